@@ -223,6 +223,7 @@ class MobileNet(nn.Module):
         if cfg.in_chans != 3:  # ImageNet statistics only exist for RGB
             gray = (0.5,) * cfg.in_chans
             self.preprocess = dataclasses.replace(self.preprocess, mean=gray, std=gray)
+        self.labels: list[str] | None = None  # class names, when the weights come with them
 
         # 1. Stem: a full 3x3 stride-2 convolution.
         stem_act = cfg.act if spec.family == "v1" and cfg.act else spec.stem_act
