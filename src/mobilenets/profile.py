@@ -170,7 +170,8 @@ def profile(
     """
     if isinstance(model_or_name, str):
         model = create_model(model_or_name, **create_kwargs)
-        label = model_or_name
+        options = ", ".join(f"{key}={value}" for key, value in sorted(create_kwargs.items()))
+        label = f"{model_or_name} ({options})" if options else model_or_name
     elif isinstance(model_or_name, nn.Module):
         if create_kwargs:
             raise ValueError(
