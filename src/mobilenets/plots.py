@@ -70,7 +70,7 @@ def plot_breakdown(report: ProfileReport, path: str | Path) -> Path:
         ax.set_xlabel("share of the total (%)")
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)
-    channels, height, width = report.input_size
+    _, height, width = report.input_size
     figure.suptitle(
         f"{report.model} at {height}x{width}: {report.total_mult_adds / 1e6:.1f} M Mult-Adds, "
         f"{report.model_params / 1e6:.2f} M parameters"

@@ -84,13 +84,9 @@ def _resolve_input_size(model: nn.Module, input_size: int | Sequence[int] | None
                 "default input size. Pass input_size=224 or (channels, height, width)."
             )
         input_size = default
-    if isinstance(input_size, int):
-        input_size = (input_size, input_size)
-    size = tuple(input_size)
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size) or len(size) not in (
-        2,
-        3,
-    ):
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    if not valid or len(size) not in (2, 3):
         raise ValueError(
             f"input_size={input_size!r} is not a size; pass an int (square side in pixels), "
             "(height, width) or (channels, height, width), all positive integers."
@@ -107,9 +103,7 @@ def _resolve_input_size(model: nn.Module, input_size: int | Sequence[int] | None
 
 def _counting_hooks(model: nn.Module, rows: list[LayerCost], elementwise: bool) -> list[Any]:
     """Attach one hook per costed module; each appends its row when the module runs."""
-    se_members = {
-        id(sub) for m in model.modules() if isinstance(m, SqueezeExcite) for sub in m.modules()
-    }
+    se_members = {id(sub) for m in model.modules() if isinstance(m, SqueezeExcite) for sub in m.modules()}
     handles = []
     for name, module in model.named_modules():
         kind: str | None = None
@@ -168,6 +162,7 @@ def profile(
     Returns:
         A ``ProfileReport``: one row per layer in execution order, totals and a breakdown by kind.
     """
+    model: nn.Module
     if isinstance(model_or_name, str):
         model = create_model(model_or_name, **create_kwargs)
         options = ", ".join(f"{key}={value}" for key, value in sorted(create_kwargs.items()))

@@ -71,13 +71,17 @@ def _compare_table(table: PaperTable, profiles: _Profiles) -> Comparison:
                 ComparisonRow(share.label, "Mult-Adds %", share.mult_adds_pct, ours.mult_adds_pct,
                               ours.mult_adds, share.note)
             )  # fmt: skip
-            rows.append(ComparisonRow(share.label, "params %", share.params_pct, ours.params_pct, ours.params))
+            rows.append(
+                ComparisonRow(share.label, "params %", share.params_pct, ours.params_pct, ours.params)
+            )
     for cost in table.costs:
         report = profiles(cost.model)
         total = report.total_mult_adds
         rows.append(ComparisonRow(cost.label, "Mult-Adds (M)", cost.mult_adds, total / 1e6, total))
         rows.append(
-            ComparisonRow(cost.label, "params (M)", cost.params, report.model_params / 1e6, report.model_params)
+            ComparisonRow(
+                cost.label, "params (M)", cost.params, report.model_params / 1e6, report.model_params
+            )
         )
     return Comparison(table.title, table.source, tuple(rows), table.notes)
 
@@ -94,7 +98,7 @@ def compare_with_paper(paper: str) -> list[Comparison]:
     if paper not in PAPER_TABLES:
         raise ValueError(f"paper={paper!r} is unknown; choose one of {list(PAPERS)}")
     profiles = _Profiles()
-    return [_compare_table(table, profiles) for table in PAPER_TABLES[paper]]  # type: ignore[index]
+    return [_compare_table(table, profiles) for table in PAPER_TABLES[paper]]
 
 
 def mult_adds_grid(
@@ -114,4 +118,6 @@ def mult_adds_grid(
     """
     if not widths or not resolutions:
         raise ValueError("mult_adds_grid needs at least one width and one resolution")
-    return [[profile(arch, size, width_mult=width).total_mult_adds for size in resolutions] for width in widths]
+    return [
+        [profile(arch, size, width_mult=width).total_mult_adds for size in resolutions] for width in widths
+    ]

@@ -16,7 +16,9 @@ from torch import nn
 from mobilenets.profile import profile
 
 
-def standard_and_separable(in_channels: int, out_channels: int, kernel_size: int) -> tuple[nn.Module, nn.Module]:
+def standard_and_separable(
+    in_channels: int, out_channels: int, kernel_size: int
+) -> tuple[nn.Module, nn.Module]:
     """The two layers being compared, without batch norm or activations (they are not costed).
 
     Args:
@@ -38,7 +40,8 @@ def standard_and_separable(in_channels: int, out_channels: int, kernel_size: int
     standard = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=False)
     separable = nn.Sequential()
     separable.add_module(
-        "dw", nn.Conv2d(in_channels, in_channels, kernel_size, padding=padding, groups=in_channels, bias=False)
+        "dw",
+        nn.Conv2d(in_channels, in_channels, kernel_size, padding=padding, groups=in_channels, bias=False),
     )
     separable.add_module("pw", nn.Conv2d(in_channels, out_channels, 1, bias=False))
     return standard, separable

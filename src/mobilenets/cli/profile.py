@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="print the whole report as JSON")
     output.add_argument("--csv", action="store_true", help="print the layers (or kinds) as CSV")
     parser.add_argument(
-        "--plot", metavar="OUT.png", help="write a PNG: the breakdown by kind, or with --paper v1 the α x ρ grid"
+        "--plot",
+        metavar="OUT.png",
+        help="write a PNG: the breakdown by kind, or with --paper v1 the α x ρ grid",
     )
     parser.set_defaults(handler=run)
 
