@@ -149,10 +149,10 @@ def comparison_table(comparison: Comparison) -> Table:
 def grid_table() -> Table:
     """V1 Mult-Adds (millions) at every α of Table 6 and every resolution of Table 7."""
     grid = mult_adds_grid(V1_GRID_WIDTHS, V1_GRID_RESOLUTIONS)
-    table = Table(title="V1 Tables 6-7 widened: Mult-Adds (M) at every α and resolution (ours)")
+    table = Table(title="V1 Tables 6-7 widened: Mult-Adds (M), ours")
     table.add_column("α")
     for size in V1_GRID_RESOLUTIONS:
         table.add_column(f"{size} px", justify="right")
     for width, row in zip(V1_GRID_WIDTHS, grid, strict=True):
-        table.add_row(f"{width:g}", *(f"{count / 1e6:.2f}" for count in row))
+        table.add_row(str(width), *(f"{count / 1e6:.2f}" for count in row))
     return table
