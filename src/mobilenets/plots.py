@@ -67,6 +67,7 @@ def plot_breakdown(report: ProfileReport, path: str | Path) -> Path:
         labels = [f"{p:.2f}%  ({_human(c)})" for p, c in zip(percents, counts, strict=True)]
         ax.bar_label(bars, labels, padding=3, fontsize=8)
         ax.set_xlim(0, 135)  # room for the labels right of the longest bar
+        ax.set_xticks(range(0, 101, 20))
         ax.set_xlabel("share of the total (%)")
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)

@@ -6,8 +6,9 @@ custom module without a second, hand-written table that could drift from the cod
 
 Convention (the papers' and torchvision's):
 
-- A convolution costs ``out_h * out_w * out_channels * (k_h * k_w * in_channels / groups)``
-  multiply-accumulates; a linear layer ``in_features * out_features``.
+- A convolution (``nn.Conv2d`` or a subclass) costs
+  ``out_h * out_w * out_channels * (k_h * k_w * in_channels / groups)`` multiply-accumulates;
+  a linear layer ``in_features * out_features``. Other layer types are not counted.
 - Bias additions, batch norm, activations, pooling and element-wise operations are free.
 - Parameters of a row are the layer's own (weight and bias). Batch-norm parameters belong to
   no row; ``ProfileReport.model_params`` counts every parameter of the model.
