@@ -15,7 +15,7 @@ than they save Mult-Adds. That gap is why MobileNetV2/V3 were tuned on measured 
 One intra-op thread by default (``--threads``): on a shared 2-core machine two threads spin
 against other processes and the timings stop meaning anything.
 
-Run: .venv/bin/python benchmarks/separable_vs_standard.py [--threads T]
+Run: .venv/bin/python benchmarks/separable_vs_standard.py [--threads T] [--shape M N K D_F ...]
 """
 
 from __future__ import annotations
@@ -50,12 +50,21 @@ def fastest_seconds(layer: torch.nn.Module, x: torch.Tensor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads")
-    torch.set_num_threads(parser.parse_args().threads)
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=4,
+        action="append",
+        metavar=("M", "N", "K", "D_F"),
+        help="compare this layer instead of V1's (repeatable)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch 1, float32")
     header = f"{'M':>5} {'N':>5} {'K':>2} {'D_F':>4} | {'analytic':>9} {'counted':>9} {'CPU time':>9}"
     print(header + f" | {'standard ms':>11} {'separable ms':>12}")
-    for m, n, k, d in SHAPES:
+    for m, n, k, d in args.shape or SHAPES:
         result = compare_layers(m, n, k, d)
         standard, separable = standard_and_separable(m, n, k)
         x = torch.randn(1, m, d, d)
