@@ -57,3 +57,12 @@ def test_paper_v3(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_thread_setting_is_restored(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    assert main(["profile", "mobilenet_v1_0.25", "--csv"]) == 0
+    assert main(["profile"]) == 2  # and after an error
+    assert torch.get_num_threads() == before

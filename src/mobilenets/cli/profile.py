@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -49,8 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.paper:
-        return _run_paper(args)
+    # The counting pass is one batch-1 forward whose shapes are all that matter. With several
+    # intra-op threads, a busy machine makes it up to ten times slower (threads spin against
+    # other processes); one thread costs little here and keeps the command fast everywhere.
+    # The setting is restored on the way out, for callers that run main() in-process.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_paper(args) if args.paper else _run_model(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_model(args: argparse.Namespace) -> int:
     if not args.name:
         raise ValueError("give a model NAME (e.g. mobilenet_v1) or --paper v1|v2|v3")
     create_kwargs: dict[str, Any] = {}
