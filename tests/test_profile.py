@@ -25,7 +25,7 @@ from mobilenets.paper_figures import (
 )
 from mobilenets.profile import conv_kind
 from mobilenets.registry import parse_model_name
-from mobilenets.specs import ARCHITECTURES
+from mobilenets.specs import ARCHITECTURES, full_convolution
 from mobilenets.zoo import ZOO
 
 # -- closed-form costs, from the specs alone -----------------------------------------------
@@ -168,6 +168,8 @@ def test_full_convolution_v1_table4() -> None:
                                                                    block.pw.conv.out_channels)  # fmt: skip
     with pytest.raises(ValueError, match="no depthwise convolutions"):
         create_model("mobilenet_v1_conv", depth_multiplier=2)
+    with pytest.raises(ValueError, match="needs a V1 spec"):
+        full_convolution(ARCHITECTURES["mobilenet_v2"])
 
 
 # -- third-party counter ------------------------------------------------------------------
