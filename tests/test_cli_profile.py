@@ -52,6 +52,7 @@ def test_paper_v3(capsys: pytest.CaptureFixture[str]) -> None:
         (["profile", "--paper", "v3", "--plot", "x.png"], "only V1 has a width x resolution grid"),
         (["profile", "mobilenet_v1", "--resolution", "8"], "below the minimum"),
         (["profile", "mobilenet_v1_0.75", "--width", "0.5"], "contradicts the model name"),
+        (["profile", "mobilenet_v1", "--plot", "kinds.jpg"], "must end in .png"),
     ],
 )
 def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--paper", choices=PAPERS, help="recompute this paper's cost tables instead")
     parser.add_argument("--width", type=float, metavar="A", help="width multiplier α")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--resolution", type=int, metavar="PIXELS", help="input side in pixels")
+    size.add_argument(
+        "--resolution", type=int, metavar="PIXELS", help="input side in pixels (default: the model's own)"
+    )
     size.add_argument("--resolution-mult", type=float, metavar="R", help="ρ: input side round(224·ρ)")
     parser.add_argument("--by-kind", action="store_true", help="one row per kind of layer, with shares")
     parser.add_argument(
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     # intra-op threads, a busy machine makes it up to ten times slower (threads spin against
     # other processes); one thread costs little here and keeps the command fast everywhere.
     # The setting is restored on the way out, for callers that run main() in-process.
+    if args.plot and not args.plot.lower().endswith(".png"):  # fail before the work, not after
+        raise ValueError(f"--plot {args.plot}: the path must end in .png; plots are written as PNG")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
