@@ -24,6 +24,7 @@ REFERENCE_PARAMETERS = [
 SIZES = [224, 192, 160, 128, 96, 225]
 FINAL_WIDTH = {
     "mobilenet_v1": 1024,
+    "mobilenet_v1_conv": 1024,
     "mobilenet_v2": 1280,
     "mobilenet_v3_large": 1280,
     "mobilenet_v3_large_minimal": 1280,

@@ -7,6 +7,7 @@ from mobilenets.registry import parse_model_name, register_model
 
 BASE_NAMES = [
     "mobilenet_v1",
+    "mobilenet_v1_conv",
     "mobilenet_v2",
     "mobilenet_v3_large",
     "mobilenet_v3_large_minimal",

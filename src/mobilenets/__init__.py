@@ -3,6 +3,7 @@
 from mobilenets.layers import make_divisible
 from mobilenets.model import FeatureInfo, MobileNet, MobileNetConfig
 from mobilenets.preprocess import PreprocessConfig
+from mobilenets.profile import profile
 from mobilenets.registry import create_model, list_models, register_model
 
 __version__ = "0.1.0"
@@ -15,5 +16,6 @@ __all__ = [
     "create_model",
     "list_models",
     "make_divisible",
+    "profile",
     "register_model",
 ]

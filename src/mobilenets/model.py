@@ -129,6 +129,11 @@ class MobileNetConfig:
             _require(self.bn_eps > 0, "bn_eps", self.bn_eps, "> 0")
         if self.bn_momentum is not None:
             _require(0.0 <= self.bn_momentum <= 1.0, "bn_momentum", self.bn_momentum, "0 <= m <= 1")
+        if not self.spec.separable and self.depth_multiplier != 1:
+            raise ValueError(
+                f"depth_multiplier={self.depth_multiplier} contradicts arch={self.arch!r}: that "
+                "network has no depthwise convolutions. Drop depth_multiplier."
+            )
         if family == "v1":
             _require(self.act in (None, "relu", "relu6"), "act", self.act, "'relu' or 'relu6' for V1")
             if self.min_depth is not None:
@@ -301,6 +306,9 @@ class MobileNet(nn.Module):
         cfg = self.config
         if row.expand is None:
             assert cfg.act is not None
+            if not cfg.spec.separable:
+                # V1 Table 4's "Conv MobileNet": the dw + pw pair as one full k x k conv.
+                return ConvBnAct(in_chs, out_chs, row.kernel, stride, act=cfg.act, options=options)
             return DepthwiseSeparable(
                 in_chs, out_chs, stride, row.kernel, cfg.depth_multiplier, cfg.act, options
             )

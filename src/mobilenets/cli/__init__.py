@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "models": "mobilenets.cli.models",
     "demo": "mobilenets.cli.demo",
+    "profile": "mobilenets.cli.profile",
 }
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
