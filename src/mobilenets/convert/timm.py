@@ -194,15 +194,15 @@ def convert_timm(
     hub = read_hub_config(path) if path is not None else {}
     model_name = model_name or hub.get("architecture")
     pretrained_cfg = hub.get("pretrained_cfg")
+    named_arch = arch_from_timm_name(model_name) if model_name else None  # refuses unsupported early
     v1 = "blocks.0.0.conv_pwl.weight" not in state and not any(".conv_pwl." in key for key in state)
     mapped = fix_up(map_timm(state, v1))
     tf_born = bool(model_name and model_name.startswith("tf_"))
     fields: dict[str, Any] = {"padding": "tf_same" if tf_born else "symmetric", "bn_eps": 1e-3 if tf_born else 1e-5}
     if v1:
         fields["act"] = "relu6"  # timm's V1 uses ReLU6, as TF-slim did
-    if arch is None and model_name:
-        base_arch, width = arch_from_timm_name(model_name)
-        arch = f"{base_arch}_{width:.2f}"
+    if arch is None and named_arch:
+        arch = f"{named_arch[0]}_{named_arch[1]:.2f}"
     config = infer_config(mapped, arch=arch, **fields)
     preprocess = timm_preprocess(model_name, pretrained_cfg)
     source = f"timm:{model_name or 'unknown model'}:{Path(path).name if path else ''}"
