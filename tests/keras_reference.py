@@ -10,8 +10,8 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 assert keras.backend.backend() == "torch", "set KERAS_BACKEND=torch before anything imports keras"
 
@@ -23,7 +23,9 @@ def build(family: str, alpha: float = 1.0, size: int = 224, minimalistic: bool =
         return keras.applications.MobileNet(alpha=alpha, **common)
     if family == "v2":
         return keras.applications.MobileNetV2(alpha=alpha, **common)
-    builder = keras.applications.MobileNetV3Large if family == "v3_large" else keras.applications.MobileNetV3Small
+    builder = (
+        keras.applications.MobileNetV3Large if family == "v3_large" else keras.applications.MobileNetV3Small
+    )
     return builder(alpha=alpha, minimalistic=minimalistic, **common)
 
 
@@ -47,7 +49,11 @@ def randomize(model, seed: int, input_range: tuple[float, float] = (-1.0, 1.0)) 
             elif role in ("beta", "moving_mean", "bias"):
                 value = rng.normal(0.0, 0.1, shape)
             else:  # kernels: (kh, kw, in, out) or depthwise (kh, kw, in, multiplier) or dense (in, out)
-                fan_in = np.prod(shape[:2]) if "depthwise" in layer.name or "conv_dw" in layer.name else np.prod(shape[:-1])
+                fan_in = (
+                    np.prod(shape[:2])
+                    if "depthwise" in layer.name or "conv_dw" in layer.name
+                    else np.prod(shape[:-1])
+                )
                 value = rng.normal(0.0, 1.0, shape) * np.sqrt(2.0 / fan_in)
             values.append(value.astype(np.float32))
         if values:
@@ -62,7 +68,9 @@ def calibrate_batch_norm(model, rng: np.random.Generator, input_range: tuple[flo
     for layer in norms:
         layer.momentum = 0.0  # the moving statistics become this batch's statistics
     size = model.input_shape[1:]
-    batch = rng.uniform(*input_range, (1, *size)).astype(np.float32)  # 1 image: 12k positions per map at 224 px
+    batch = rng.uniform(*input_range, (1, *size)).astype(
+        np.float32
+    )  # 1 image: 12k positions per map at 224 px
     model(batch, training=True)
     for layer, momentum in zip(norms, momenta, strict=True):
         layer.momentum = momentum

@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from keras_reference import build, count_weights, logits, randomize
 from keras.src.legacy.saving import legacy_h5_format
 
+from keras_reference import build, count_weights, logits, randomize
 from mobilenets.convert import ConversionError, convert_weights
 from mobilenets.weights import load_model, read_metadata
 
@@ -79,7 +79,9 @@ def test_keras_equivalence(
     assert cfg.act == ("relu6" if family == "v1" else None)
     # Same widths as Keras at this alpha: every Keras weight, BN statistics included, has a home.
     ours = sum(p.numel() for p in model.parameters())
-    ours += sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
+    ours += sum(
+        b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var"))
+    )
     assert ours == count_weights(reference)
 
     rng = np.random.default_rng(1)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from keras_reference import build, logits, randomize
 from PIL import Image
 
+from keras_reference import build, logits, randomize
 from mobilenets.cli import main
 from mobilenets.convert import convert_weights
 from mobilenets.images import load_image
@@ -46,7 +46,12 @@ def test_predict_prints_the_same_top5_as_keras(
     convert_weights(src, converted, arch=f"mobilenet_{family}_{alpha}_{size}")
 
     out = tmp_path / "predictions.json"
-    assert main(["predict", str(photo_dir), "--weights", str(converted), "--json", str(out), "--batch-size", "2"]) == 0
+    assert (
+        main(
+            ["predict", str(photo_dir), "--weights", str(converted), "--json", str(out), "--batch-size", "2"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     results = {Path(r["path"]).stem: r for r in json.loads(out.read_text())["results"]}
     assert set(results) == set(PHOTOS)

@@ -88,15 +88,24 @@ def _official_table() -> list[OfficialWeights]:
     table = [
         # torchvision's current default ("IMAGENET1K_V2" for V2 and V3-Large, "V1" for V3-Small).
         OfficialWeights(
-            "mobilenet_v2", "torchvision", TORCHVISION_URL + "mobilenet_v2-7ebf99e0.pth", "7ebf99e0",
+            "mobilenet_v2",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v2-7ebf99e0.pth",
+            "7ebf99e0",
             crop_pct=224 / 232,
         ),
         OfficialWeights(
-            "mobilenet_v3_large", "torchvision", TORCHVISION_URL + "mobilenet_v3_large-5c1a4163.pth", "5c1a4163",
+            "mobilenet_v3_large",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v3_large-5c1a4163.pth",
+            "5c1a4163",
             crop_pct=224 / 232,
         ),
         OfficialWeights(
-            "mobilenet_v3_small", "torchvision", TORCHVISION_URL + "mobilenet_v3_small-047dcff4.pth", "047dcff4"
+            "mobilenet_v3_small",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v3_small-047dcff4.pth",
+            "047dcff4",
         ),
     ]
     timm_release = {  # timm name -> (our model, release file); the suffix is the SHA-256 prefix
@@ -107,8 +116,12 @@ def _official_table() -> list[OfficialWeights]:
         "mobilenetv3_small_075": ("mobilenet_v3_small_0.75", "mobilenetv3_small_075_lambc-384766db.pth"),
         "mobilenetv3_small_100": ("mobilenet_v3_small", "mobilenetv3_small_100_lamb-266a294c.pth"),
         "tf_mobilenetv3_large_075": ("mobilenet_v3_large_0.75", "tf_mobilenetv3_large_075-150ee8b0.pth"),
-        "tf_mobilenetv3_large_minimal_100": ("mobilenet_v3_large_minimal", "tf_mobilenetv3_large_minimal_100-8596ae28.pth"),
-        "tf_mobilenetv3_small_minimal_100": ("mobilenet_v3_small_minimal", "tf_mobilenetv3_small_minimal_100-922a7843.pth"),
+        "tf_mobilenetv3_large_minimal_100": (
+            "mobilenet_v3_large_minimal", "tf_mobilenetv3_large_minimal_100-8596ae28.pth"
+        ),
+        "tf_mobilenetv3_small_minimal_100": (
+            "mobilenet_v3_small_minimal", "tf_mobilenetv3_small_minimal_100-922a7843.pth"
+        ),
         # Listed after timm's own models of the same shape, so 'timm' picks those by default;
         # 'timm:tf_mobilenetv3_large_100' asks for the TF port explicitly.
         "tf_mobilenetv3_large_100": ("mobilenet_v3_large", "tf_mobilenetv3_large_100-427764d5.pth"),
@@ -117,7 +130,9 @@ def _official_table() -> list[OfficialWeights]:
     }  # fmt: skip
     for timm_name, (model, file_name) in timm_release.items():
         prefix = file_name.rsplit("-", 1)[1].split(".")[0]
-        table.append(OfficialWeights(model, "timm", TIMM_RELEASE_URL + file_name, prefix, timm_model=timm_name))
+        table.append(
+            OfficialWeights(model, "timm", TIMM_RELEASE_URL + file_name, prefix, timm_model=timm_name)
+        )
     for timm_name, model in (("mobilenetv1_100", "mobilenet_v1"), ("mobilenetv1_125", "mobilenet_v1_1.25")):
         url = HF_URL.format(name=f"{timm_name}.ra4_e3600_r224_in1k")
         table.append(OfficialWeights(model, "timm", url, timm_model=timm_name))
@@ -130,7 +145,11 @@ def _official_table() -> list[OfficialWeights]:
     for width in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
         for size in (96, 128, 160, 192, 224):
             file_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{width}_{size}.h5"
-            table.append(OfficialWeights(_model_name("mobilenet_v2", width, size), "keras", KERAS_URL + "mobilenet_v2/" + file_name))
+            table.append(
+                OfficialWeights(
+                    _model_name("mobilenet_v2", width, size), "keras", KERAS_URL + "mobilenet_v2/" + file_name
+                )
+            )
     v3_md5 = {  # keras.applications.mobilenet_v3.WEIGHTS_HASHES, include_top files
         ("mobilenet_v3_large", "large", 0.75): "765b44a33ad4005b3ac83185abf1d0eb",
         ("mobilenet_v3_large", "large", 1.0): "59e551e166be033d707958cf9e29a6a7",
@@ -250,9 +269,14 @@ def fetch_official(model: str, source: str) -> Path:
     except WeightsDownloadError:
         original.unlink(missing_ok=True)  # never keep (or reuse) a file that failed its check
         raise
-    arch = _model_name(*_canonical(entry.model))
-    model = convert_weights(original, converted, arch=arch, source=entry.source, timm_model=entry.timm_model)
+    model = convert_weights(
+        original,
+        converted,
+        arch=_model_name(*_canonical(entry.model)),
+        source=entry.source,
+        timm_model=entry.timm_model,
+    )
     if entry.crop_pct is not None:
-        model.preprocess = dataclasses.replace(model.preprocess, crop_pct=entry.crop_pct)
-        save_weights(model, converted, source=read_metadata(converted).source)
+        built.preprocess = dataclasses.replace(built.preprocess, crop_pct=entry.crop_pct)
+        save_weights(built, converted, source=read_metadata(converted).source)
     return converted

@@ -23,7 +23,9 @@ def imagenet_synsets_and_lemmas() -> tuple[tuple[str, str], ...]:
             synset, lemmas = line.split("\t", 1)
             rows.append((synset, lemmas))
     if len(rows) != NUM_IMAGENET_CLASSES:
-        raise RuntimeError(f"imagenet_classes.tsv has {len(rows)} classes, expected 1000: reinstall the package")
+        raise RuntimeError(
+            f"imagenet_classes.tsv has {len(rows)} classes, expected 1000: reinstall the package"
+        )
     return tuple(rows)
 
 

@@ -61,7 +61,9 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Predi
         if item.is_dir():
             found = find_images(item)
             if not found:
-                failures.append(Prediction(str(item), error=f"folder has no images ({', '.join(IMAGE_SUFFIXES)})"))
+                failures.append(
+                    Prediction(str(item), error=f"folder has no images ({', '.join(IMAGE_SUFFIXES)})")
+                )
             paths.extend(found)
         elif item.is_file():
             paths.append(item)
@@ -176,4 +178,6 @@ def predictions_to_csv(predictions: Sequence[Prediction], path: str | Path) -> N
             if not p.ok:
                 writer.writerow([p.path, "false", "", "", "", "", p.error])
             for rank, score in enumerate(p.top, start=1):
-                writer.writerow([p.path, "true", rank, score.index, score.label, f"{score.probability:.6f}", ""])
+                writer.writerow(
+                    [p.path, "true", rank, score.index, score.label, f"{score.probability:.6f}", ""]
+                )

@@ -26,7 +26,11 @@ _FREE_FIELDS = {"dropout", "features_only", "out_indices", "bn_momentum", "resol
 
 
 def _is_official(weights: str | Path) -> bool:
-    return isinstance(weights, str) and weights.partition(":")[0] in OFFICIAL_SOURCES and not Path(weights).exists()
+    return (
+        isinstance(weights, str)
+        and weights.partition(":")[0] in OFFICIAL_SOURCES
+        and not Path(weights).exists()
+    )
 
 
 def create_pretrained(name: str, weights: str | Path, **kwargs: Any) -> MobileNet:

@@ -53,25 +53,27 @@ def load_pickled_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore", UserWarning)
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        culprit = _refused_global(str(error))
-        raise UnsafeCheckpointError(
-            f"{path}: refused to unpickle: the file references {culprit}, which is code, not "
-            "tensor data (a pickle can run code when loaded, so nothing was run). If the file "
-            "is yours, re-save it with torch.save(model.state_dict(), ...) or as .safetensors."
-        ) from None
+        raise UnsafeCheckpointError(f"{path}: refused to unpickle: {_refusal_reason(str(error))}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
     return unwrap_state_dict(loaded, path)
 
 
-def _refused_global(message: str) -> str:
-    """The global that torch's weights-only unpickler refused, as it names it."""
+def _refusal_reason(message: str) -> str:
+    """Why torch's weights-only unpickler stopped, in words, with the fix."""
+    fix = "If the file is yours, re-save it with torch.save(model.state_dict(), ...) or as .safetensors."
     match = re.search(r"GLOBAL ([\w.]+)", message)
     if match:
-        return f"'{match.group(1)}'"
+        return (
+            f"the file references '{match.group(1)}', which is code, not tensor data. A pickle can run "
+            f"code while loading, so loading stopped before anything in it ran. {fix}"
+        )
     match = re.search(r"WeightsUnpickler error:\s*(.+)", message)
-    detail = match.group(1).strip() if match else "an object outside tensor data"
-    return f"something the weights-only unpickler refuses ({detail[:160]})"
+    detail = match.group(1).strip()[:160] if match else "unknown instruction"
+    return (
+        f"it uses a pickle instruction that weights-only loading does not allow ({detail}), so it is "
+        f"not a plain torch.save state dict; nothing in it was run. {fix}"
+    )
 
 
 def unwrap_state_dict(loaded: Any, path: str | Path = "<state dict>") -> dict[str, torch.Tensor]:

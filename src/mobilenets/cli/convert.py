@@ -21,12 +21,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dst", help="the .safetensors file to write")
     parser.add_argument("--arch", help="our model name, e.g. mobilenet_v1_0.5_160 (default: detected)")
     parser.add_argument("--source", choices=SOURCES, help="the library that wrote SRC (default: detected)")
-    parser.add_argument("--timm-model", help="timm's model name for timm files, e.g. tf_mobilenetv3_large_100")
+    parser.add_argument(
+        "--timm-model", help="timm's model name for timm files, e.g. tf_mobilenetv3_large_100"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    model = convert_weights(args.src, args.dst, arch=args.arch, source=args.source, timm_model=args.timm_model)
+    model = convert_weights(
+        args.src, args.dst, arch=args.arch, source=args.source, timm_model=args.timm_model
+    )
     cfg, pre = model.config, model.preprocess
     params = sum(p.numel() for p in model.parameters())
     Console().print(

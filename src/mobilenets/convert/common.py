@@ -62,7 +62,9 @@ def conv_to_linear(weight: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution kernel (out, in, 1, 1) as the (out, in) matrix of an ``nn.Linear``."""
     if weight.dim() == 4:
         if weight.shape[2:] != (1, 1):
-            raise ConversionError(f"a head layer has a {tuple(weight.shape[2:])} kernel; only 1x1 maps to Linear")
+            raise ConversionError(
+                f"a head layer has a {tuple(weight.shape[2:])} kernel; only 1x1 maps to Linear"
+            )
         return weight[:, :, 0, 0]
     return weight
 

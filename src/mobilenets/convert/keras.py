@@ -106,7 +106,12 @@ def _read_legacy(group: Any) -> list[KerasLayer]:
 
 
 _KERAS3_NAME = re.compile(r"^(?P<cls>[a-z0-9_]+?)(?:_(?P<index>\d+))?$")
-_KERAS3_KINDS = {"conv2d": "conv", "depthwise_conv2d": "depthwise", "batch_normalization": "bn", "dense": "dense"}
+_KERAS3_KINDS = {
+    "conv2d": "conv",
+    "depthwise_conv2d": "depthwise",
+    "batch_normalization": "bn",
+    "dense": "dense",
+}
 
 
 def _read_keras3(group: Any) -> list[KerasLayer]:
@@ -156,7 +161,7 @@ def read_keras_layers(path: str | Path) -> tuple[list[KerasLayer], dict[str, Any
     with handle:
         if "layers" in handle:
             return _read_keras3(handle), info
-        group = handle["model_weights"] if "model_weights" in handle else handle
+        group = handle.get("model_weights", handle)
         if "layer_names" not in group.attrs:
             raise ConversionError(f"{path} is an HDF5 file without Keras weights (no layer_names)")
         return _read_legacy(group), info
@@ -166,7 +171,9 @@ def _info_from_config(config: dict[str, Any]) -> dict[str, Any]:
     info: dict[str, Any] = {"name": config.get("config", {}).get("name")}
     for layer in config.get("config", {}).get("layers", []):
         if layer.get("class_name") == "InputLayer":
-            shape = layer.get("config", {}).get("batch_shape") or layer.get("config", {}).get("batch_input_shape")
+            shape = layer.get("config", {}).get("batch_shape") or layer.get("config", {}).get(
+                "batch_input_shape"
+            )
             if shape and shape[1] and shape[1] == shape[2]:
                 info["input_size"] = int(shape[1])
     return info
@@ -175,7 +182,7 @@ def _info_from_config(config: dict[str, Any]) -> dict[str, Any]:
 def _slots(model: MobileNet) -> list[tuple[str, str, nn.Module]]:
     """Our layers with weights in model order, each with the Keras kind it pairs with."""
     family = model.config.spec.family
-    slots = []
+    slots: list[tuple[str, str, nn.Module]] = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             depthwise = module.groups > 1 and module.groups == module.in_channels
@@ -262,7 +269,9 @@ def convert_keras(path: str | Path, arch: str | None = None) -> Converted:
         if state is not None:
             break
     if state is None:
-        counts = {kind: sum(layer.kind == kind for layer in layers) for kind in ("conv", "depthwise", "bn", "dense")}
+        counts = {
+            kind: sum(layer.kind == kind for layer in layers) for kind in ("conv", "depthwise", "bn", "dense")
+        }
         raise ConversionError(
             f"{path}: its layers ({counts}) match none of {archs}. Keras MobileNet, MobileNetV2 "
             "and MobileNetV3Large/Small (any alpha, minimalistic or not) are supported."

@@ -198,7 +198,10 @@ def convert_timm(
     v1 = "blocks.0.0.conv_pwl.weight" not in state and not any(".conv_pwl." in key for key in state)
     mapped = fix_up(map_timm(state, v1))
     tf_born = bool(model_name and model_name.startswith("tf_"))
-    fields: dict[str, Any] = {"padding": "tf_same" if tf_born else "symmetric", "bn_eps": 1e-3 if tf_born else 1e-5}
+    fields: dict[str, Any] = {
+        "padding": "tf_same" if tf_born else "symmetric",
+        "bn_eps": 1e-3 if tf_born else 1e-5,
+    }
     if v1:
         fields["act"] = "relu6"  # timm's V1 uses ReLU6, as TF-slim did
     if arch is None and named_arch:

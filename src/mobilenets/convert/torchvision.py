@@ -90,20 +90,20 @@ def map_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if match:
             features[int(match.group(1))][match.group(2)] = value
         elif key.startswith("classifier."):
-            index, suffix = key.split(".")[1:3]
-            target = {"0": "head_fc", "3": "classifier"} if v3 else {"1": "classifier"}
-            if index not in target:
+            layer, suffix = key.split(".")[1:3]
+            head_names = {"0": "head_fc", "3": "classifier"} if v3 else {"1": "classifier"}
+            if layer not in head_names:
                 raise ConversionError(f"unexpected torchvision classifier key {key!r}")
-            mapped[f"{target[index]}.{suffix}"] = value
+            mapped[f"{head_names[layer]}.{suffix}"] = value
         else:
             raise ConversionError(f"unexpected torchvision key {key!r}; is this a MobileNet V2/V3?")
     last = max(features)
     for index, tensors in sorted(features.items()):
         if index in (0, last):  # stem and final 1x1 conv: Conv2dNormActivation
-            target = "stem" if index == 0 else "final_conv"
+            module = "stem" if index == 0 else "final_conv"
             for key, value in tensors.items():
                 sub, suffix = key.split(".", 1)
-                mapped[f"{target}.{'conv' if sub == '0' else 'bn'}.{suffix}"] = value
+                mapped[f"{module}.{'conv' if sub == '0' else 'bn'}.{suffix}"] = value
         else:
             mapped.update(_map_block(f"blocks.{index - 1}", tensors, v3))
     return mapped
