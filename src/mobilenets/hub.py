@@ -269,7 +269,7 @@ def fetch_official(model: str, source: str) -> Path:
     except WeightsDownloadError:
         original.unlink(missing_ok=True)  # never keep (or reuse) a file that failed its check
         raise
-    model = convert_weights(
+    built = convert_weights(
         original,
         converted,
         arch=_model_name(*_canonical(entry.model)),
