@@ -276,6 +276,12 @@ def convert_keras(path: str | Path, arch: str | None = None) -> Converted:
             f"{path}: its layers ({counts}) match none of {archs}. Keras MobileNet, MobileNetV2 "
             "and MobileNetV3Large/Small (any alpha, minimalistic or not) are supported."
         )
+    if candidate.startswith("mobilenet_v3") and "head_fc.weight" not in state:
+        raise ConversionError(
+            f"{path} is a MobileNetV3 saved with include_top=False: it lacks the 1x1 head layer "
+            "(1280 / 1024 wide) that every mobilenets V3 has. Convert the include_top=True file, "
+            "then use create_model(..., weights=FILE, num_classes=N) for a new classifier."
+        )
     state = fix_up(state)
     fields: dict[str, Any] = {"padding": "tf_same", "bn_eps": 1e-3}
     if candidate == "mobilenet_v1":
