@@ -8,9 +8,9 @@ import h5py
 import pytest
 import torch
 from keras.src.legacy.saving import legacy_h5_format
-from keras_reference import build
 from safetensors.torch import save_file
 
+from keras_reference import build
 from mobilenets import create_model
 from mobilenets.cli import main
 from mobilenets.convert import ConversionError, convert_weights, detect_source
@@ -89,3 +89,54 @@ def test_convert_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "mobilenet_v1 α=0.25 input 128px" in out and "padding=tf_same" in out and "act=relu6" in out
     assert main(["convert", str(tmp_path / "missing.h5"), str(dst)]) == 2
     assert "missing.h5: no such file" in capsys.readouterr().err
+
+
+def save_in_keras2_layout(model, path: Path) -> None:
+    """Write weights the way Keras 2 (and so the official keras-applications files) did.
+
+    Keras 2 named V3 layers with slashes ('expanded_conv_1/depthwise', 'Conv/BatchNorm'), which
+    h5py stores as nested groups, suffixed weights with ':0' and called the depthwise kernel
+    'depthwise_kernel'. Keras 3 cannot write this any more, so the test does it by hand.
+    """
+    import numpy as np
+
+    keras2_names = {"conv": "Conv", "conv_bn": "Conv/BatchNorm", "conv_1": "Conv_1", "conv_2": "Conv_2"}
+    with h5py.File(path, "w") as handle:
+        names = []
+        for layer in model.layers:
+            if not layer.weights:
+                continue
+            name = keras2_names.get(layer.name, layer.name)
+            name = name.replace("expanded_conv_", "expanded_conv/", 1).replace("_bn", "/BatchNorm")
+            group = handle.require_group(name)
+            weight_names = []
+            for variable in layer.weights:
+                role = variable.path.split("/")[-1]
+                if role == "kernel" and "depthwise" in layer.name:
+                    role = "depthwise_kernel"
+                weight_name = f"{name}/{role}:0"
+                group[weight_name] = np.asarray(variable.numpy())
+                weight_names.append(weight_name.encode())
+            group.attrs["weight_names"] = weight_names
+            names.append(name.encode())
+        handle.attrs["layer_names"] = names
+
+
+def test_keras2_layout_of_the_official_files(tmp_path: Path) -> None:
+    import numpy as np
+
+    from keras_reference import logits, randomize
+
+    reference = build("v3_small", 0.75, 96)
+    randomize(reference, seed=2, input_range=(0.0, 255.0))
+    save_in_keras2_layout(reference, tmp_path / "weights_mobilenet_v3_small_224_0.75_float.h5")
+    with h5py.File(tmp_path / "weights_mobilenet_v3_small_224_0.75_float.h5") as handle:
+        assert "expanded_conv/depthwise/BatchNorm" in handle  # nested groups, as in Keras 2 files
+    model = convert_weights(
+        tmp_path / "weights_mobilenet_v3_small_224_0.75_float.h5", tmp_path / "x.safetensors"
+    )
+    x = np.random.default_rng(0).uniform(0, 255, (1, 96, 96, 3)).astype(np.float32)
+    expected = logits(reference, x)
+    with torch.no_grad():
+        got = model(torch.from_numpy(x / 127.5 - 1.0).permute(0, 3, 1, 2)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
