@@ -47,7 +47,8 @@ UNSUPPORTED = {
     "mobilenetv1_100h": "adds a 1x1 conv head (1024) after the body, which MobileNetV1 does not have",
     "mobilenetv2_110d": "the 'd' variants deepen stages (depth multiplier on repeats)",
     "mobilenetv2_120d": "the 'd' variants deepen stages (depth multiplier on repeats)",
-    "mobilenetv3_rw": "timm's own early V3 variant: its head has a BN-free conv with different widths",
+    "mobilenetv3_rw": "timm's early V3 re-implementation: no residual in the first block, a bias-free "
+    "head layer and SE with unrounded widths; not the paper's network",
     "mobilenetv3_large_150d": "the 'd' variant deepens stages (depth multiplier on repeats)",
     "mobilenetv3_small_050": "timm keeps the stem at 16 channels below width 0.75; the paper scales it",
 }
