@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest test-reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,5 +30,19 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+# Opt-in: checks the torchvision and timm converters against those libraries themselves. Its own
+# venv, because torchvision/timm pin their torch version (a CUDA build: a few GB to download).
+REF_VENV := .venv-reference
+REF_PINS := torch==2.14.1 torchvision==0.29.1 timm
+
+$(REF_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(REF_PINS)
+	$(REF_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" $(REF_PINS)
+	touch $@
+
+test-reference: $(REF_VENV)/.installed
+	$(REF_VENV)/bin/python -m pytest tests/reference -p no:cacheprovider -o addopts="-ra" -s
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(REF_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mobilenets.model import MobileNet, MobileNetConfig
@@ -60,16 +61,25 @@ def parse_model_name(name: str) -> tuple[str, dict[str, Any]]:
     )
 
 
-def create_model(name: str, **kwargs: Any) -> MobileNet:
-    """Build a model by name.
+def create_model(name: str, weights: str | Path | None = None, **kwargs: Any) -> MobileNet:
+    """Build a model by name, randomly initialised or with weights.
 
     Args:
         name: a base name from ``list_models()``, optionally with a width/resolution suffix.
-        **kwargs: any ``MobileNetConfig`` field (``width_mult``, ``num_classes``, ...).
+        weights: None (random), 'torchvision' / 'timm' / 'keras' (official weights, downloaded
+            and converted once; 'timm:<timm name>' picks one of several), or a path: a
+            mobilenets ``.safetensors`` file, or a torchvision / timm / Keras file to convert.
+        **kwargs: any ``MobileNetConfig`` field (``width_mult``, ``num_classes``, ...). With
+            weights, fields that change shapes must agree with them, except ``num_classes``,
+            which replaces the classifier (for fine-tuning).
 
     Returns:
-        The model, randomly initialised.
+        The model; with weights, in eval mode with ``preprocess`` and ``labels`` set.
     """
+    if weights is not None:
+        from mobilenets.pretrained import create_pretrained
+
+        return create_pretrained(name, weights, **kwargs)
     base, implied = parse_model_name(name)
     for key, value in implied.items():
         given = kwargs.get(key)

@@ -147,11 +147,27 @@ def load_state_dict_checked(model: MobileNet, state: dict[str, torch.Tensor], st
     where = f"arch={cfg.arch!r}, width_mult={cfg.width_mult:g}, num_classes={cfg.num_classes}"
     if mismatched:
         raise ValueError(
-            f"weights do not fit {where}: shape mismatch at {'; '.join(mismatched[:3])}. "
-            "Check the architecture and width multiplier the weights were trained with."
+            f"weights do not fit {where}: shape mismatch at {'; '.join(mismatched[:3])}."
+            f"{describe_weights(state)} Check the architecture and width multiplier the weights "
+            "were trained with."
         )
     if missing or unexpected:
         raise ValueError(
             f"weights do not fit {where}: missing keys {missing[:3]}, unexpected keys {unexpected[:3]}."
+            f"{describe_weights(state)}"
         )
     model.load_state_dict(state, strict=strict)
+
+
+def describe_weights(state: dict[str, torch.Tensor]) -> str:
+    """' The weights look like arch=..., width_mult=...' when a known config fits, else ''."""
+    from mobilenets.convert.common import ConversionError, infer_config
+
+    try:
+        config = infer_config(state)
+    except (ConversionError, ValueError, KeyError, IndexError):
+        return ""
+    return (
+        f" The weights look like arch={config.arch!r}, width_mult={config.width_mult:g}, "
+        f"num_classes={config.num_classes}."
+    )

@@ -16,6 +16,8 @@ COMMANDS = {
     "models": "mobilenets.cli.models",
     "demo": "mobilenets.cli.demo",
     "profile": "mobilenets.cli.profile",
+    "convert": "mobilenets.cli.convert",
+    "predict": "mobilenets.cli.predict",
 }
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2

@@ -1,0 +1,131 @@
+"""Converting torchvision, timm and Keras MobileNet weights into mobilenets weight files.
+
+``convert_weights(src, dst)`` reads a foreign file safely (h5py for Keras, ``weights_only``
+unpickling or safetensors for PyTorch), detects which library wrote it, renames every tensor
+onto our module names (one module per source), finds the config that fits the shapes, checks
+that the result loads, and writes a ``.safetensors`` file that ``load_model`` rebuilds alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from mobilenets.convert.common import ConversionError, Converted
+from mobilenets.convert.keras import KERAS_SUFFIXES, convert_keras
+from mobilenets.convert.timm import convert_timm, looks_like_timm
+from mobilenets.convert.torchvision import convert_torchvision, looks_like_torchvision
+from mobilenets.imagenet import NUM_IMAGENET_CLASSES, imagenet_labels
+from mobilenets.model import MobileNet
+from mobilenets.safe_load import load_any_state_dict
+
+Source = Literal["torchvision", "timm", "keras"]
+SOURCES: tuple[str, ...] = ("torchvision", "timm", "keras")
+
+__all__ = ["SOURCES", "ConversionError", "Converted", "convert_file", "convert_weights", "detect_source"]
+
+
+def _is_keras_file(path: Path) -> bool:
+    return path.suffix in KERAS_SUFFIXES
+
+
+def detect_source(path: str | Path, state: dict[str, torch.Tensor] | None = None) -> str:
+    """Which library wrote a weights file: 'keras', 'torchvision' or 'timm'.
+
+    Args:
+        path: the file.
+        state: its state dict, if already loaded (PyTorch files only).
+
+    Raises:
+        ConversionError: the key names match none of the three.
+    """
+    path = Path(path)
+    if _is_keras_file(path):
+        return "keras"
+    state = state if state is not None else load_any_state_dict(path)
+    if looks_like_torchvision(state):
+        return "torchvision"
+    if looks_like_timm(state):
+        return "timm"
+    if "stem.conv.weight" in state:
+        raise ConversionError(
+            f"{path} already uses mobilenets' names but has no metadata; load it with "
+            "create_model(name) and model.load_state_dict(...), then save_weights(...)."
+        )
+    first = ", ".join(list(state)[:3])
+    raise ConversionError(
+        f"{path}: cannot tell which library wrote it (first keys: {first}). Supported: "
+        "torchvision (features.0.0.weight ...), timm (conv_stem.weight ...) and Keras .h5/.keras."
+    )
+
+
+def convert_file(
+    src: str | Path,
+    arch: str | None = None,
+    source: str | None = None,
+    timm_model: str | None = None,
+) -> Converted:
+    """Convert a foreign weights file in memory (see ``convert_weights``)."""
+    src = Path(src)
+    if not src.is_file():
+        raise ConversionError(f"{src}: no such file")
+    if source is not None and source not in SOURCES:
+        raise ConversionError(f"source={source!r} is unknown; choose one of {', '.join(SOURCES)}")
+    if source == "keras" or (source is None and _is_keras_file(src)):
+        if not _is_keras_file(src):
+            raise ConversionError(f"{src}: Keras weights are .h5, .weights.h5 or .keras files")
+        return convert_keras(src, arch)
+    if _is_keras_file(src):
+        raise ConversionError(f"{src} is a Keras file, but source={source!r}; use --source keras")
+    state = load_any_state_dict(src)
+    detected = detect_source(src, state)
+    if source is not None and source != detected:
+        raise ConversionError(f"{src}: source={source!r} was given, but its keys are {detected}'s")
+    if detected == "torchvision":
+        return convert_torchvision(state, arch, name=src.name)
+    return convert_timm(state, arch, model_name=timm_model, path=src)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def convert_weights(
+    src: str | Path,
+    dst: str | Path,
+    arch: str | None = None,
+    source: str | None = None,
+    timm_model: str | None = None,
+) -> MobileNet:
+    """Convert torchvision, timm or Keras MobileNet weights into a mobilenets weight file.
+
+    Args:
+        src: the foreign file (``.pth``/``.pt``/``.bin``/``.safetensors``/``.h5``/``.keras``).
+        dst: where to write the ``.safetensors`` result.
+        arch: our model name ('mobilenet_v1_0.5_160'); guessed from the weights if None.
+        source: 'torchvision', 'timm' or 'keras'; detected from the file if None.
+        timm_model: timm's model name, for padding, BN eps and preprocessing of timm files
+            that come without a ``config.json``.
+
+    Returns:
+        The converted model (eval mode, with ``preprocess`` and ``labels``).
+
+    Raises:
+        ConversionError: the file cannot be mapped; says what it looks like and why.
+    """
+    from mobilenets.weights import save_weights
+
+    converted = convert_file(src, arch, source, timm_model)
+    model = converted.build()
+    if model.config.num_classes == NUM_IMAGENET_CLASSES:
+        model.labels = imagenet_labels()
+    save_weights(model, dst, source=f"{converted.source} sha256={file_sha256(src)}")
+    return model

@@ -1,0 +1,282 @@
+"""Named official weights: download once, verify, convert once, keep the converted file.
+
+``create_model('mobilenet_v2', weights='torchvision')`` comes here. Each official file is listed
+with its URL and whatever checksum its publisher gives:
+
+- torchvision and timm's GitHub releases put the first 8 hex digits of the file's SHA-256 in
+  the file name (torch.hub checks exactly that prefix);
+- Keras publishes MD5 sums for its MobileNetV3 files (``keras.applications.mobilenet_v3``)
+  and none for MobileNet / MobileNetV2;
+- timm's Hugging Face-only files (``mobilenetv1_*``) have no checksum we could look up offline.
+
+A file with a published checksum must match it. Files without one are accepted, and the
+SHA-256 actually received is written into the converted file's ``source`` metadata, so later
+copies can be compared. Nothing here is a made-up hash.
+
+Cache layout (``$MOBILENETS_CACHE``, default ``~/.cache/mobilenets``)::
+
+    downloads/<original file name>           what the publisher serves, kept as downloaded
+    converted/<model>-<source>.safetensors   the mobilenets file, built once
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobilenets.registry import parse_model_name
+
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+TIMM_RELEASE_URL = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
+HF_URL = "https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+class WeightsDownloadError(RuntimeError):
+    """An official file could not be fetched or failed its checksum."""
+
+
+@dataclass(frozen=True)
+class OfficialWeights:
+    """One published weights file.
+
+    Args:
+        model: our model name the file converts to ('mobilenet_v1_0.5_160').
+        source: 'torchvision', 'timm' or 'keras'.
+        url: where the publisher serves it (``file://`` works too, for tests and mirrors).
+        sha256_prefix: leading hex digits of its SHA-256, where the publisher gives them.
+        md5: its MD5, where that is what the publisher gives.
+        timm_model: timm's name, for timm files (decides padding and preprocessing).
+        crop_pct: the publisher's evaluation crop, where it differs from the source default
+            (torchvision's V2 recipes resize to 232, not 256, before the 224 crop).
+    """
+
+    model: str
+    source: str
+    url: str
+    sha256_prefix: str | None = None
+    md5: str | None = None
+    timm_model: str | None = None
+    crop_pct: float | None = None
+
+    @property
+    def file_name(self) -> str:
+        if self.url.startswith(HF_URL.split("{")[0]):
+            return f"{self.timm_model}.safetensors"
+        return self.url.rsplit("/", 1)[-1]
+
+
+def _canonical(model: str) -> tuple[str, float, int]:
+    """(base, width, input size) of a model name, defaults filled in."""
+    base, implied = parse_model_name(model)
+    return base, float(implied.get("width_mult", 1.0)), round(224 * implied.get("resolution_mult", 1.0))
+
+
+def _model_name(base: str, width: float, size: int) -> str:
+    return f"{base}_{float(width)}_{size}"  # 'mobilenet_v2_0.35_96', 'mobilenet_v3_large_1.0_224'
+
+
+def _official_table() -> list[OfficialWeights]:
+    table = [
+        # torchvision's current default ("IMAGENET1K_V2" for V2 and V3-Large, "V1" for V3-Small).
+        OfficialWeights(
+            "mobilenet_v2",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v2-7ebf99e0.pth",
+            "7ebf99e0",
+            crop_pct=224 / 232,
+        ),
+        OfficialWeights(
+            "mobilenet_v3_large",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v3_large-5c1a4163.pth",
+            "5c1a4163",
+            crop_pct=224 / 232,
+        ),
+        OfficialWeights(
+            "mobilenet_v3_small",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v3_small-047dcff4.pth",
+            "047dcff4",
+        ),
+    ]
+    timm_release = {  # timm name -> (our model, release file); the suffix is the SHA-256 prefix
+        "mobilenetv2_050": ("mobilenet_v2_0.5", "mobilenetv2_050-3d30d450.pth"),
+        "mobilenetv2_100": ("mobilenet_v2", "mobilenetv2_100_ra-b33bc2c4.pth"),
+        "mobilenetv2_140": ("mobilenet_v2_1.4", "mobilenetv2_140_ra-21a4e913.pth"),
+        "mobilenetv3_large_100": ("mobilenet_v3_large", "mobilenetv3_large_100_ra-f55367f5.pth"),
+        "mobilenetv3_small_075": ("mobilenet_v3_small_0.75", "mobilenetv3_small_075_lambc-384766db.pth"),
+        "mobilenetv3_small_100": ("mobilenet_v3_small", "mobilenetv3_small_100_lamb-266a294c.pth"),
+        "tf_mobilenetv3_large_075": ("mobilenet_v3_large_0.75", "tf_mobilenetv3_large_075-150ee8b0.pth"),
+        "tf_mobilenetv3_large_minimal_100": (
+            "mobilenet_v3_large_minimal", "tf_mobilenetv3_large_minimal_100-8596ae28.pth"
+        ),
+        "tf_mobilenetv3_small_minimal_100": (
+            "mobilenet_v3_small_minimal", "tf_mobilenetv3_small_minimal_100-922a7843.pth"
+        ),
+        # Listed after timm's own models of the same shape, so 'timm' picks those by default;
+        # 'timm:tf_mobilenetv3_large_100' asks for the TF port explicitly.
+        "tf_mobilenetv3_large_100": ("mobilenet_v3_large", "tf_mobilenetv3_large_100-427764d5.pth"),
+        "tf_mobilenetv3_small_075": ("mobilenet_v3_small_0.75", "tf_mobilenetv3_small_075-da427f52.pth"),
+        "tf_mobilenetv3_small_100": ("mobilenet_v3_small", "tf_mobilenetv3_small_100-37f49e2b.pth"),
+    }  # fmt: skip
+    for timm_name, (model, file_name) in timm_release.items():
+        prefix = file_name.rsplit("-", 1)[1].split(".")[0]
+        table.append(
+            OfficialWeights(model, "timm", TIMM_RELEASE_URL + file_name, prefix, timm_model=timm_name)
+        )
+    for timm_name, model in (("mobilenetv1_100", "mobilenet_v1"), ("mobilenetv1_125", "mobilenet_v1_1.25")):
+        url = HF_URL.format(name=f"{timm_name}.ra4_e3600_r224_in1k")
+        table.append(OfficialWeights(model, "timm", url, timm_model=timm_name))
+    # Keras: V1 and V2 per width and input size (no checksums published), V3 at 224 with MD5s.
+    v1_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
+    for width, text in v1_text.items():
+        for size in (128, 160, 192, 224):
+            url = f"{KERAS_URL}mobilenet/mobilenet_{text}_{size}_tf.h5"
+            table.append(OfficialWeights(_model_name("mobilenet_v1", width, size), "keras", url))
+    for width in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
+        for size in (96, 128, 160, 192, 224):
+            file_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{width}_{size}.h5"
+            table.append(
+                OfficialWeights(
+                    _model_name("mobilenet_v2", width, size), "keras", KERAS_URL + "mobilenet_v2/" + file_name
+                )
+            )
+    v3_md5 = {  # keras.applications.mobilenet_v3.WEIGHTS_HASHES, include_top files
+        ("mobilenet_v3_large", "large", 0.75): "765b44a33ad4005b3ac83185abf1d0eb",
+        ("mobilenet_v3_large", "large", 1.0): "59e551e166be033d707958cf9e29a6a7",
+        ("mobilenet_v3_large_minimal", "large_minimalistic", 1.0): "675e7b876c45c57e9e63e6d90a36599c",
+        ("mobilenet_v3_small", "small", 0.75): "cb65d4e5be93758266aa0a7f2c6708b7",
+        ("mobilenet_v3_small", "small", 1.0): "8768d4c2e7dee89b9d02b2d03d65d862",
+        ("mobilenet_v3_small_minimal", "small_minimalistic", 1.0): "99cd97fb2fcdad2bf028eb838de69e37",
+    }  # fmt: skip
+    for (base, keras_name, width), md5 in v3_md5.items():
+        url = f"{KERAS_URL}mobilenet_v3/weights_mobilenet_v3_{keras_name}_224_{width}_float.h5"
+        table.append(OfficialWeights(_model_name(base, width, 224), "keras", url, md5=md5))
+    return table
+
+
+OFFICIAL_WEIGHTS: list[OfficialWeights] = _official_table()
+
+
+def find_official(model: str, source: str) -> OfficialWeights:
+    """The official file for a model name and 'torchvision' / 'timm' / 'keras' / 'timm:<name>'.
+
+    Raises:
+        ValueError: no such file is published; lists what is.
+    """
+    source, _, variant = source.partition(":")
+    wanted = _canonical(model)
+    for entry in OFFICIAL_WEIGHTS:
+        if entry.source != source or _canonical(entry.model) != wanted:
+            continue
+        if variant and entry.timm_model != variant.split(".")[0]:
+            continue
+        return entry
+    offered = sorted({e.model for e in OFFICIAL_WEIGHTS if e.source == source})
+    if not offered:
+        raise ValueError(f"weights={source!r} is unknown; use 'torchvision', 'timm', 'keras' or a file path")
+    raise ValueError(
+        f"{source} publishes no weights for {model!r} ({wanted[0]}, width {wanted[1]:g}, {wanted[2]} px). "
+        f"It has: {', '.join(offered)}."
+    )
+
+
+def cache_dir() -> Path:
+    """``$MOBILENETS_CACHE``, or ``~/.cache/mobilenets``."""
+    return Path(os.environ.get("MOBILENETS_CACHE") or Path.home() / ".cache" / "mobilenets")
+
+
+def verify_checksum(path: Path, entry: OfficialWeights) -> str:
+    """Check ``path`` against the published checksum; returns its SHA-256.
+
+    Raises:
+        WeightsDownloadError: the file differs from what the publisher lists.
+    """
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha256.update(chunk)
+            md5.update(chunk)
+    digest = sha256.hexdigest()
+    if entry.sha256_prefix and not digest.startswith(entry.sha256_prefix):
+        raise WeightsDownloadError(
+            f"{path}: SHA-256 {digest} does not start with the published {entry.sha256_prefix}; "
+            f"the file is corrupt or not the official one. Delete it and download {entry.url} again."
+        )
+    if entry.md5 and md5.hexdigest() != entry.md5:
+        raise WeightsDownloadError(
+            f"{path}: MD5 {md5.hexdigest()} differs from the published {entry.md5}; delete it "
+            f"and download {entry.url} again."
+        )
+    return digest
+
+
+def download(entry: OfficialWeights, destination: Path) -> None:
+    """Fetch ``entry.url`` to ``destination`` atomically (a partial file never stays behind).
+
+    Raises:
+        WeightsDownloadError: no network or the server refused; says where to put a manual copy.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    print(f"mobilenets: downloading {entry.url}", file=sys.stderr)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(entry.url, timeout=60) as response:
+            shutil.copyfileobj(response, out)
+        os.replace(temporary, destination)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        Path(temporary).unlink(missing_ok=True)
+        reason = getattr(error, "reason", error)
+        raise WeightsDownloadError(
+            f"could not download {entry.url} ({reason}). Without network access, download that "
+            f"URL on another machine and place the file at {destination}; mobilenets will verify "
+            "and convert it from there."
+        ) from None
+
+
+def fetch_official(model: str, source: str) -> Path:
+    """The converted mobilenets file for official weights: cached, or downloaded and converted.
+
+    Args:
+        model: our model name ('mobilenet_v2', 'mobilenet_v1_0.5_160').
+        source: 'torchvision', 'timm', 'keras' or 'timm:<timm model name>'.
+
+    Returns:
+        Path to the ``.safetensors`` file under ``cache_dir()/converted``.
+    """
+    from mobilenets.convert import convert_weights
+    from mobilenets.weights import read_metadata, save_weights
+
+    entry = find_official(model, source)
+    tag = entry.timm_model or entry.source
+    converted = cache_dir() / "converted" / f"{_model_name(*_canonical(entry.model))}-{tag}.safetensors"
+    if converted.is_file():
+        return converted
+    original = cache_dir() / "downloads" / entry.file_name
+    if not original.is_file():
+        download(entry, original)
+    try:
+        verify_checksum(original, entry)
+    except WeightsDownloadError:
+        original.unlink(missing_ok=True)  # never keep (or reuse) a file that failed its check
+        raise
+    built = convert_weights(
+        original,
+        converted,
+        arch=_model_name(*_canonical(entry.model)),
+        source=entry.source,
+        timm_model=entry.timm_model,
+    )
+    if entry.crop_pct is not None:
+        built.preprocess = dataclasses.replace(built.preprocess, crop_pct=entry.crop_pct)
+        save_weights(built, converted, source=read_metadata(converted).source)
+    return converted
