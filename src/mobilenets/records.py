@@ -191,6 +191,28 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], out: Path, title: 
     return out
 
 
+def plot_predictions(samples: list[tuple[np.ndarray, str, str, float]], out: Path) -> Path:
+    """A row of images titled with the true and predicted class (red when wrong) and the probability.
+
+    Args:
+        samples: (image (H, W, 3) uint8, true label, predicted label, probability) tuples.
+        out: the PNG to write.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(samples), figsize=(1.6 * len(samples), 2.0), squeeze=False)
+    for ax, (image, true, guess, prob) in zip(axes[0], samples, strict=True):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(
+            f"true {true}\npred {guess} ({prob:.2f})", fontsize=8, color="black" if true == guess else "red"
+        )
+        ax.axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"

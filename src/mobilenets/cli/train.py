@@ -97,9 +97,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+def _line_buffered() -> None:
+    """Progress goes out line by line even into a log file or a pipe (a long run shows it is alive)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from mobilenets.train import NonFiniteLossError, fit
 
+    _line_buffered()
     try:
         fit(config_from_args(args))
     except NonFiniteLossError as error:
