@@ -96,7 +96,7 @@ def print_profile(console: Console, model: nn.Module, resolution: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mobilenets.cli.eval import report_table, run_eval
-    from mobilenets.cli.train import _line_buffered
+    from mobilenets.cli.train import line_buffered_stdout
     from mobilenets.digits import split_digits
     from mobilenets.records import plot_confusion, plot_predictions
     from mobilenets.registry import create_model
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from mobilenets.train_config import TrainConfig
     from mobilenets.weights import load_model
 
-    _line_buffered()
+    line_buffered_stdout()
     console = Console(soft_wrap=True)
     out = Path(args.out)
     config = TrainConfig(**{**DEMO_RECIPE, "epochs": args.epochs, "out": str(out)})  # type: ignore[arg-type]

@@ -97,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def _line_buffered() -> None:
+def line_buffered_stdout() -> None:
     """Progress goes out line by line even into a log file or a pipe (a long run shows it is alive)."""
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
@@ -107,7 +107,7 @@ def _line_buffered() -> None:
 def run(args: argparse.Namespace) -> int:
     from mobilenets.train import NonFiniteLossError, fit
 
-    _line_buffered()
+    line_buffered_stdout()
     try:
         fit(config_from_args(args))
     except NonFiniteLossError as error:
