@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         device=args.device,
     )
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(report_table(result))
     out = Path(args.out) if args.out else Path(args.weights).parent
     png = plot_confusion(
@@ -127,5 +127,8 @@ def run(args: argparse.Namespace) -> int:
         "confusion": result.confusion.tolist(),
     }
     (out / "eval.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-    console.print(f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  confusion matrix: {png}")
+    console.print(
+        f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  on {result.count} images; "
+        f"confusion matrix: {png}"
+    )
     return 0
