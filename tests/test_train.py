@@ -157,7 +157,10 @@ def test_unreadable_images_are_skipped_during_training(
             "batch_size=64 is larger than the training set: 12 images",
         ),
         (["--data", "{tmp}/emptyclass"], "class folder(s) {tmp}/emptyclass/c contain no images"),
-        (["--data", "{tmp}/mismatch"], "train and val have different classes: only in train ['b'], only in val ['c']"),
+        (
+            ["--data", "{tmp}/mismatch"],
+            "train and val have different classes: only in train ['b'], only in val ['c']",
+        ),
         (["--epochs", "0"], "epochs=0 is out of range"),
         (["--freeze-epochs", "1"], "freeze_epochs=1 needs pretrained weights"),
     ],

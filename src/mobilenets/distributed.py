@@ -108,6 +108,19 @@ def broadcast_flag(flag: bool, context: DistributedContext) -> bool:
     return bool(value.item() > 0)
 
 
+def broadcast_buffers(module: nn.Module, context: DistributedContext) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics, EMA counters) to every rank.
+
+    DDP averages gradients, so parameters stay equal, but each rank updates its running mean
+    and variance from its own shard. DDP sends rank 0's buffers at the start of every forward;
+    after the last step of an epoch they still differ, so do the same once more before
+    evaluating and checkpointing.
+    """
+    if context.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def weights_digest(model: nn.Module) -> str:
     """SHA-256 of every parameter and buffer, in state-dict order: equal digests mean equal bits."""
     digest = hashlib.sha256()

@@ -32,7 +32,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from mobilenets import checkpoint as ckpt
 from mobilenets.augment import Normalize, build_augmentation
 from mobilenets.data import DIGITS, DataSplits, build_datasets, check_batch_size, make_loader
-from mobilenets.distributed import DistributedContext, init_distributed, ranks_agree, shutdown
+from mobilenets.distributed import (
+    DistributedContext,
+    broadcast_buffers,
+    init_distributed,
+    ranks_agree,
+    shutdown,
+)
 from mobilenets.evaluate import EvalResult, evaluate
 from mobilenets.model import MobileNet
 from mobilenets.optim import ScheduleConfig, build_optimizer, build_scheduler
@@ -372,6 +378,9 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
                 run_config=run_config,
             )
             state.train_seconds += time.perf_counter() - started
+            broadcast_buffers(model, context)
+            if ema is not None:
+                broadcast_buffers(ema, context)
             result = run_eval(model)
             record = {
                 "kind": "epoch",
