@@ -65,7 +65,8 @@ class FitResult:
     best_epoch: int
     final: dict[str, float]
     train_seconds: float
-    best_weights: Path
+    best_weights: Path  # the epoch with the best validation top-1 (the EMA's, if kept)
+    final_weights: Path  # the weights at the end (the EMA, if kept)
     ranks_identical: bool
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -432,6 +433,13 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
         )
     final = last_eval.summary() if last_eval is not None else {}
     if main:
+        final_model = cast(MobileNet, ema.module) if ema is not None else model
+        _export(
+            final_model,
+            run_dir / "final.safetensors",
+            splits.classes,
+            f"mobilenets train, final ({state.epoch})",
+        )
         plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
         summary = {
             "best_top1": state.best_top1,
@@ -451,7 +459,15 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
             f"training time {format_duration(state.train_seconds)}; files in {run_dir}"
         )
     return FitResult(
-        run_dir, state.best_top1, state.best_epoch, final, state.train_seconds, best_path, identical, history
+        run_dir,
+        state.best_top1,
+        state.best_epoch,
+        final,
+        state.train_seconds,
+        best_path,
+        run_dir / "final.safetensors",
+        identical,
+        history,
     )
 
 
