@@ -114,3 +114,27 @@ def test_torchrun_two_processes_keep_identical_weights_and_only_rank_0_writes(tm
         assert len(saved["rng"]) == 2  # every rank's random state, for an exact resume
     leftovers = [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert not leftovers
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    done = subprocess.run(
+        _command("demo", "--epochs", "2", "--samples", "4", "--out", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    for step in (
+        "1. Profile",
+        "2. Train",
+        "3. Evaluate",
+        "4. Predict 4 held-out samples",
+        "5. Plots",
+        "Result",
+    ):
+        assert step in done.stdout
+    assert "823,722" in done.stdout  # V1 α=0.5, 10 classes: the profile's parameter total
+    assert "held-out top-1" in done.stdout and "s of training wall time" in done.stdout
+    for name in ("curves.png", "confusion.png", "predictions.png", "final.safetensors", "best.safetensors"):
+        assert (tmp_path / name).stat().st_size > 0

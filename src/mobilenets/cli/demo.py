@@ -35,6 +35,7 @@ DEMO_RECIPE = {
     "crop_scale": (0.5, 1.0),
     "hflip": False,
     "label_smoothing": 0.1,
+    "ema_decay": 0.98,  # ~50-step horizon: the EMA smooths the last 2-3 epochs
 }
 TARGET_TOP1, TARGET_SECONDS = 0.98, 180.0
 
@@ -122,13 +123,17 @@ def run(args: argparse.Namespace) -> int:
     console.rule("2. Train from scratch on the built-in digits (75% train / 25% held out, stratified)")
     result = fit(config)
 
-    console.rule("3. Evaluate the best weights on the held-out 25%")
-    evaluation = run_eval("digits", result.best_weights)
+    # The headline figure comes from the final weights: picking the best epoch by its held-out
+    # score would select on the very data that is being reported.
+    console.rule("3. Evaluate the final weights on the held-out 25%")
+    evaluation = run_eval("digits", result.final_weights)
     console.print(report_table(evaluation))
-    plot_confusion(evaluation.confusion, evaluation.classes, out / "confusion.png", "held-out digits")
+    plot_confusion(
+        evaluation.confusion, evaluation.classes, out / "confusion.png", "held-out digits, final weights"
+    )
 
     console.rule(f"4. Predict {args.samples} held-out samples")
-    model = load_model(result.best_weights)
+    model = load_model(result.final_weights)
     held_out = split_digits(resolution)[1]
     picks = torch.linspace(0, len(held_out.labels) - 1, args.samples).round().long().tolist()
     images = torch.from_numpy(held_out.images[picks]).permute(0, 3, 1, 2).float() / 255.0  # (S, 3, H, W)
@@ -151,13 +156,14 @@ def run(args: argparse.Namespace) -> int:
 
     console.rule("5. Plots")
     plot_predictions(rows, out / "predictions.png")
-    for name in ("curves.png", "confusion.png", "predictions.png", "best.safetensors", "metrics.csv"):
+    for name in ("curves.png", "confusion.png", "predictions.png", "final.safetensors", "metrics.csv"):
         console.print(f"  {out / name}")
 
     met = evaluation.top1 >= TARGET_TOP1 and result.train_seconds <= TARGET_SECONDS
     console.rule("Result")
     console.print(
-        f"held-out top-1 {100 * evaluation.top1:.2f}% (top-5 {100 * evaluation.top5:.2f}%) after "
+        f"held-out top-1 {100 * evaluation.top1:.2f}% (top-5 {100 * evaluation.top5:.2f}%; best epoch "
+        f"{result.best_epoch}: {100 * result.best_top1:.2f}%) after "
         f"{result.train_seconds:.1f} s of training wall time; target >= {100 * TARGET_TOP1:.0f}% in "
         f"<= {TARGET_SECONDS:.0f} s: {'met' if met else 'NOT met'}"
     )
