@@ -15,7 +15,6 @@ own shard of each batch (DDP), and rank 0 alone prints, logs and writes files.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -27,7 +26,6 @@ from typing import Any, cast
 import torch
 from rich.console import Console
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mobilenets import checkpoint as ckpt
 from mobilenets.augment import Normalize, build_augmentation
@@ -41,13 +39,13 @@ from mobilenets.distributed import (
 )
 from mobilenets.evaluate import EvalResult, evaluate
 from mobilenets.model import MobileNet
+from mobilenets.model_setup import prepare_model, set_backbone_frozen
 from mobilenets.optim import ScheduleConfig, build_optimizer, build_scheduler
 from mobilenets.progress import TrainProgress
 from mobilenets.records import MetricsLogger, format_duration, plot_confusion, plot_curves
-from mobilenets.registry import create_model
 from mobilenets.train_config import TrainConfig
 from mobilenets.train_state import TrainState, restore_checkpoint, save_checkpoint
-from mobilenets.weights import load_model, save_weights
+from mobilenets.weights import save_weights
 
 __all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "fit", "train_one_epoch"]
 
@@ -81,17 +79,6 @@ def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | 
     return torch.float16
 
 
-def _set_backbone_frozen(model: MobileNet, frozen: bool) -> None:
-    """Train only the classifier (frozen) or everything; frozen BatchNorms keep their statistics."""
-    head = {id(p) for p in model.classifier.parameters()}
-    for param in model.parameters():
-        param.requires_grad_(not frozen or id(param) in head)
-    if frozen:
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
-
-
 def train_one_epoch(
     state: TrainState,
     loader: torch.utils.data.DataLoader,
@@ -117,7 +104,7 @@ def train_one_epoch(
     """
     device = context.device
     state.train_model.train()
-    _set_backbone_frozen(state.model, state.epoch < config.freeze_epochs)
+    set_backbone_frozen(state.model, state.epoch < config.freeze_epochs)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     if state.step_in_epoch == 0:
         state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
@@ -192,32 +179,6 @@ def train_one_epoch(
     return state.epoch_loss_sum / max(1, state.epoch_loss_count)
 
 
-def _build_model(config: TrainConfig, splits: DataSplits, resolution: int) -> MobileNet:
-    overrides: dict[str, Any] = {}
-    if config.bn_momentum is not None:
-        overrides["bn_momentum"] = config.bn_momentum
-    if config.dropout is not None:
-        overrides["dropout"] = config.dropout
-    if config.pretrained:
-        model = load_model(config.pretrained, **overrides).train()
-        if model.config.num_classes != len(splits.classes):
-            model.reset_classifier(len(splits.classes))
-    else:
-        width = {"width_mult": config.width_mult} if config.width_mult is not None else {}
-        model = create_model(
-            config.model,
-            num_classes=len(splits.classes),
-            resolution_mult=resolution / 224,
-            **width,
-            **overrides,
-        )
-    model.labels = list(splits.classes)
-    model.preprocess = dataclasses.replace(
-        model.preprocess, input_size=(model.config.in_chans, resolution, resolution)
-    )
-    return model
-
-
 def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
     """Train a MobileNet as ``config`` says; call it the same way under torchrun.
 
@@ -272,27 +233,7 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
     console.print(f"data: {splits.description}")
 
     # 3. Model: built (or loaded) identically on every rank, then wrapped for speed and DDP.
-    torch.manual_seed(config.seed)  # the same initial weights whatever the rank
-    model = _build_model(config, splits, resolution).to(device)
-    ckpt.seed_everything(config.seed + context.rank)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    if config.sync_bn and context.enabled:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-        if config.ema_decay
-        else None
-    )
-    train_model: nn.Module = model
-    if context.enabled:
-        train_model = nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=config.freeze_epochs > 0,  # frozen backbone: no grads there
-        )
-    if config.compile:
-        train_model = torch.compile(train_model)  # type: ignore[assignment]
+    model, train_model, ema = prepare_model(config, splits, resolution, context)
     cfg = model.config
     console.print(
         f"model: {cfg.arch} α={cfg.width_mult:g} at {resolution} px, {len(splits.classes)} classes, "

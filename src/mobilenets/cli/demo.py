@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     line_buffered_stdout()
     console = Console(soft_wrap=True)
     out = Path(args.out)
-    config = TrainConfig(**{**DEMO_RECIPE, "epochs": args.epochs, "out": str(out)})  # type: ignore[arg-type]
+    config = TrainConfig(**{**DEMO_RECIPE, "epochs": args.epochs, "out": str(out)})
     resolution = int(config.resolution or 32)
 
     console.rule(f"1. Profile: {config.model} α={config.width_mult} at {resolution} px, 10 classes")
