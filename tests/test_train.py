@@ -55,6 +55,8 @@ def test_fit_learns_and_leaves_every_record(tmp_path: Path) -> None:
     assert any(r["kind"] == "train" and r["lr"] > 0 for r in records)
     steps = sorted(int(p.stem.split("-")[1]) for p in (tmp_path / "checkpoints").glob("ckpt-*.pt"))
     assert steps == [60, 64]  # 32 steps an epoch, every 5 steps and every epoch; the newest 2 kept
+    best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    assert best["epoch"] == result.best_epoch and best["best_top1"] == result.best_top1
     model = load_model(result.best_weights)
     assert model.labels == CLASS_NAMES and model.preprocess.input_size == (3, 32, 32)
     summary = json.loads((tmp_path / "summary.json").read_text())

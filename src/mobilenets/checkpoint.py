@@ -23,6 +23,7 @@ import torch
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d{8})\.pt$")
 LAST_NAME = "last.pt"
+BEST_NAME = "best.pt"  # the checkpoint of the epoch with the best validation top-1, never pruned
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
@@ -107,7 +108,7 @@ def seed_everything(seed: int) -> None:
 # -- the checkpoint folder --------------------------------------------------------------------------
 class CheckpointManager:
     """Writes ``ckpt-STEP.pt`` files into ``folder``, keeps the newest ``keep``, mirrors the newest
-    as ``last.pt``.
+    as ``last.pt`` and the best epoch's as ``best.pt``.
 
     Args:
         folder: where checkpoints go (created on first save).
@@ -120,11 +121,14 @@ class CheckpointManager:
         self.folder = Path(folder)
         self.keep = keep
 
-    def save(self, state: dict[str, Any], global_step: int) -> Path:
-        """Write one checkpoint, refresh ``last.pt``, then prune the oldest beyond ``keep``."""
+    def save(self, state: dict[str, Any], global_step: int, best: bool = False) -> Path:
+        """Write one checkpoint, refresh ``last.pt`` (and ``best.pt`` when ``best``), then prune
+        the oldest step checkpoints beyond ``keep``."""
         path = atomic_save(state, self.folder / f"ckpt-{global_step:08d}.pt")
         # A hard link would be cheaper, but a second atomic copy survives any filesystem.
         atomic_save(state, self.folder / LAST_NAME)
+        if best:
+            atomic_save(state, self.folder / BEST_NAME)
         for old in self.checkpoints()[: -self.keep]:
             old.unlink(missing_ok=True)
         return path

@@ -358,7 +358,7 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
                         f"{cfg.arch} α={cfg.width_mult:g}, epoch {state.epoch}: "
                         f"top-1 {100 * chosen.top1:.2f}%",
                     )
-            save_checkpoint(state, checkpoints, context, run_config)
+            save_checkpoint(state, checkpoints, context, run_config, best=is_best)
             last_eval = chosen
     finally:
         progress.close()

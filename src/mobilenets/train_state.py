@@ -59,8 +59,9 @@ def save_checkpoint(
     checkpoints: CheckpointManager | None,
     context: DistributedContext,
     run_config: dict[str, Any],
+    best: bool = False,
 ) -> None:
-    """Every rank hands its RNG state to rank 0, which alone writes the file."""
+    """Every rank hands its RNG state to rank 0, which alone writes the file (also as best.pt)."""
     rngs: list[Any] = [rng_state()]
     if context.enabled:
         rngs = [None] * context.world_size
@@ -80,7 +81,7 @@ def save_checkpoint(
         "world_size": context.world_size,
         "written_by_rank": context.rank,
     }
-    checkpoints.save(payload, state.global_step)
+    checkpoints.save(payload, state.global_step, best=best)
 
 
 def restore_checkpoint(
