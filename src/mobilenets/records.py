@@ -141,7 +141,8 @@ def plot_curves(metrics_path: Path, out: Path) -> Path:
             )
         best = max(100 * r["val_top1"] for r in epochs)
         acc_ax.set_title(f"validation accuracy (best top-1 {best:.2f}%)")
-    loss_ax.set(xlabel="step", ylabel="cross-entropy", title="loss")
+    # Log scale: an early validation spike (BatchNorm statistics still settling) would flatten the rest.
+    loss_ax.set(xlabel="step", ylabel="cross-entropy", title="loss", yscale="log")
     acc_ax.set(xlabel="epoch", ylabel="%")
     lr_ax.set(xlabel="step", ylabel="learning rate", title="learning rate")
     for ax in (loss_ax, acc_ax):

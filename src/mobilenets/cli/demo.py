@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -122,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     console.rule("2. Train from scratch on the built-in digits (75% train / 25% held out, stratified)")
+    started = time.perf_counter()
     result = fit(config)
+    fit_seconds = time.perf_counter() - started  # with data loading, per-epoch evaluation and plots
 
     # The headline figure comes from the final weights: picking the best epoch by its held-out
     # score would select on the very data that is being reported.
@@ -164,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     console.rule("Result")
     console.print(
         f"held-out top-1 {100 * evaluation.top1:.2f}% (top-5 {100 * evaluation.top5:.2f}%; best epoch "
-        f"{result.best_epoch}: {100 * result.best_top1:.2f}%) after "
-        f"{result.train_seconds:.1f} s of training wall time; target >= {100 * TARGET_TOP1:.0f}% in "
-        f"<= {TARGET_SECONDS:.0f} s: {'met' if met else 'NOT met'}"
+        f"{result.best_epoch}: {100 * result.best_top1:.2f}%) after {result.train_seconds:.1f} s of "
+        f"training wall time ({fit_seconds:.1f} s with per-epoch evaluation); target >= "
+        f"{100 * TARGET_TOP1:.0f}% in <= {TARGET_SECONDS:.0f} s: {'met' if met else 'NOT met'}"
     )
     return 0
