@@ -207,3 +207,18 @@ def test_eval_command_reports_accuracy_and_writes_the_confusion_matrix(
     confusion = np.array(report["confusion"])
     assert confusion.sum() == 450 and report["top1"] == pytest.approx(np.trace(confusion) / 450)
     assert (tmp_path / "e" / "confusion.png").stat().st_size > 1000
+
+
+def test_eval_on_an_image_folder_checks_the_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_folder(tmp_path / "data", {"cat": 3, "dog": 2})
+    model = create_model("mobilenet_v1_0.25", resolution_mult=32 / 224, num_classes=2)
+    weights = save_weights(model, tmp_path / "w.safetensors", labels=["cat", "dog"])
+    assert main(["eval", "--data", str(data), "--weights", str(weights)]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["images"] == 5 and np.array(report["confusion"]).sum(axis=1).tolist() == [3, 2]
+    capsys.readouterr()
+    other = save_weights(model, tmp_path / "other.safetensors", labels=["ant", "bee"])
+    assert main(["eval", "--data", str(data), "--weights", str(other)]) == 2
+    assert "differ from the data's ['cat', 'dog']" in capsys.readouterr().err
