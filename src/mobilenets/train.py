@@ -199,6 +199,7 @@ def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
 
 
 def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedContext) -> FitResult:
+    # 1. (continued) Only rank 0 prints; threads and determinism before any kernel runs.
     device, main = context.device, context.is_main
     console = Console(quiet=not main, soft_wrap=True)
     if config.threads:
@@ -212,8 +213,6 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
         raise ValueError(
             "--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU kernel. Drop --sync-bn on CPU."
         )
-    # Each rank its own stream of augmentations; the model is the same everywhere (DDP copies rank 0's).
-    ckpt.seed_everything(config.seed + context.rank)
     run_dir = Path(config.out)
 
     # 2. Data: every pre-flight check happens here, before anything trains.
