@@ -143,7 +143,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     warmup, timed = synthetic(args.warmup * BATCH, 1), synthetic(args.steps * BATCH, 2)
-    console = Console()
+    console = Console(width=120)
     console.print(
         f"{MODEL} at {RESOLUTION} px, batch {BATCH}, {args.steps} timed steps, {args.rounds} rounds, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}"
