@@ -192,9 +192,13 @@ def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
     # 1. Setup: the process group (under torchrun), seeds, determinism.
     config.validate()
     context = init_distributed(config.device)
+    # --deterministic and --threads change process-wide settings; put them back afterwards.
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:
         return _fit(config, splits, context)
     finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
         shutdown(context)
 
 
