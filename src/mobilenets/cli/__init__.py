@@ -14,6 +14,8 @@ from collections.abc import Sequence
 # Sub-command name -> module (imported lazily so `mobilenets --help` stays fast).
 COMMANDS = {
     "models": "mobilenets.cli.models",
+    "train": "mobilenets.cli.train",
+    "eval": "mobilenets.cli.eval",
     "demo": "mobilenets.cli.demo",
     "profile": "mobilenets.cli.profile",
     "convert": "mobilenets.cli.convert",

@@ -1,0 +1,134 @@
+"""``mobilenets eval``: top-1, top-5 and per-class accuracy of a weight file, and a confusion-matrix PNG.
+
+mobilenets eval --data digits --weights runs/demo/best.safetensors
+mobilenets eval --data photos/ --weights model.safetensors --out eval/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mobilenets.evaluate import EvalResult
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval", help="accuracy of a weight file on a labelled dataset")
+    parser.add_argument("--data", required=True, help="'digits' (its held-out split) or an ImageFolder path")
+    parser.add_argument("--weights", required=True, help="a mobilenets .safetensors file")
+    parser.add_argument(
+        "--split", default="val", choices=("val", "all"), help="a folder's val/ (default) or every image"
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", help="folder for confusion.png and eval.json (default: beside the weights)")
+    parser.set_defaults(handler=run)
+
+
+def run_eval(
+    data: str,
+    weights: str | Path,
+    *,
+    split: str = "val",
+    batch_size: int = 64,
+    workers: int = 0,
+    device: str = "auto",
+) -> EvalResult:
+    """Evaluate a weight file on ``data`` with the preprocessing stored in the file.
+
+    Args:
+        data: 'digits' (its held-out 25%) or an ImageFolder path: ``val/`` if the folder has
+            one (with ``split='val'``), otherwise every image under it.
+        weights: a mobilenets ``.safetensors`` file.
+
+    Returns:
+        The confusion matrix and top-1 / top-5 / per-class accuracy.
+
+    Raises:
+        ValueError: the data is missing or its classes do not match the weights' labels.
+    """
+    from mobilenets.augment import Normalize
+    from mobilenets.data import DIGITS, ImageFolder, Sample, check_classes, class_folders, make_loader
+    from mobilenets.distributed import resolve_device
+    from mobilenets.evaluate import evaluate
+    from mobilenets.weights import load_model
+
+    target = resolve_device(device)
+    model = load_model(weights).to(target)
+    size = model.preprocess.input_size[-1]
+    if data == DIGITS:
+        from mobilenets.data import build_datasets
+
+        dataset = build_datasets(DIGITS, size).val
+    else:
+        root = Path(data)
+        if not root.is_dir():
+            raise ValueError(f"data directory {root} does not exist; pass an ImageFolder path or 'digits'.")
+        folder = root / "val" if split == "val" and (root / "val").is_dir() else root
+        files = class_folders(folder)
+        check_classes(folder, files)
+        classes = sorted(files)
+        samples = [Sample(p, i) for i, name in enumerate(classes) for p in files[name]]
+        dataset = ImageFolder(samples, classes, size, crop_pct=model.preprocess.crop_pct)
+    classes = list(dataset.classes)
+    if model.labels is not None and list(model.labels) != classes:
+        raise ValueError(
+            f"the weights' classes {model.labels[:5]}... differ from the data's {classes[:5]}...; "
+            "evaluate on data with the same class folders as training."
+        )
+    if model.config.num_classes != len(classes):
+        raise ValueError(
+            f"the weights have {model.config.num_classes} outputs but the data has {len(classes)} classes."
+        )
+    loader = make_loader(dataset, batch_size, train=False, workers=workers)
+    normalize = Normalize(model.preprocess.mean, model.preprocess.std).to(target)
+    return evaluate(model, loader, len(classes), normalize=normalize, device=target, classes=classes)
+
+
+def report_table(result: EvalResult) -> Table:
+    table = Table(
+        title=f"top-1 {100 * result.top1:.2f}%   top-5 {100 * result.top5:.2f}%   ({result.count} images)"
+    )
+    for column in ("class", "images", "correct", "accuracy"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    totals = result.confusion.sum(axis=1)
+    for i, name in enumerate(result.classes):
+        accuracy = result.per_class[i]
+        shown = "-" if totals[i] == 0 else f"{100 * accuracy:.2f}%"
+        table.add_row(name, str(int(totals[i])), str(int(result.confusion[i, i])), shown)
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from mobilenets.records import plot_confusion
+
+    result = run_eval(
+        args.data,
+        args.weights,
+        split=args.split,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+    )
+    console = Console(soft_wrap=True)
+    console.print(report_table(result))
+    out = Path(args.out) if args.out else Path(args.weights).parent
+    png = plot_confusion(
+        result.confusion, result.classes, out / "confusion.png", f"{Path(args.weights).name}"
+    )
+    report = {
+        **result.summary(),
+        "per_class": {name: result.per_class[i] for i, name in enumerate(result.classes)},
+        "confusion": result.confusion.tolist(),
+    }
+    (out / "eval.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    console.print(
+        f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  on {result.count} images; "
+        f"confusion matrix: {png}"
+    )
+    return 0

@@ -1,0 +1,116 @@
+"""``mobilenets train``: train on a folder of images or the built-in digits; torchrun runs it on N processes.
+
+mobilenets train --data digits --model mobilenet_v1 --width 0.5 --resolution 32 --epochs 30 --out runs/d
+torchrun --nproc_per_node 2 -m mobilenets train --data DIR --model mobilenet_v2 --epochs 90 --out runs/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from mobilenets.augment import POLICIES
+from mobilenets.optim import OPTIMIZERS, SCHEDULES
+from mobilenets.train_config import AMP_MODES, TrainConfig
+
+EXIT_DIVERGED = 3
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers like 0.25,1.0") from None
+    return low, high
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    parser = subparsers.add_parser(
+        "train",
+        help="train a MobileNet (also under torchrun for DDP)",
+        description="Train a MobileNet from scratch or from pretrained weights. Under "
+        "`torchrun --nproc_per_node N -m mobilenets train ...` every process trains a shard (DDP).",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default=d.data, help="'digits' (built in) or an ImageFolder path")
+    data.add_argument("--resolution", type=int, help="input size in px (default: 32 for digits, else 224)")
+    data.add_argument(
+        "--val-fraction", type=float, default=d.val_fraction, help="held-out share without val/"
+    )
+    data.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per process")
+    data.add_argument("--workers", type=int, default=d.workers, help="data-loader processes")
+    data.add_argument("--augment", choices=POLICIES, default=d.augment, help="augmentation policy")
+    data.add_argument("--crop-scale", type=_pair, default=d.crop_scale, help="random resized crop area range")
+    data.add_argument("--no-hflip", dest="hflip", action="store_false", help="no horizontal flips")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=d.model, help="model name, e.g. mobilenet_v2 or mobilenet_v1_0.5")
+    model.add_argument("--width", dest="width_mult", type=float, help="width multiplier α")
+    model.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (PyTorch convention)")
+    model.add_argument("--dropout", type=float, help="dropout before the classifier")
+    model.add_argument("--pretrained", help="start from this mobilenets .safetensors (head replaced)")
+    model.add_argument("--freeze-epochs", type=int, default=0, help="train only the head this many epochs")
+
+    recipe = parser.add_argument_group("recipe")
+    recipe.add_argument("--epochs", type=int, default=d.epochs)
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    recipe.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    recipe.add_argument("--momentum", type=float, default=d.momentum)
+    recipe.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    recipe.add_argument(
+        "--no-depthwise-decay", dest="depthwise_decay", action="store_false", help="no decay on depthwise"
+    )
+    recipe.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
+    recipe.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    recipe.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="cosine floor, × lr")
+    recipe.add_argument("--decay-epochs", type=float, default=d.decay_epochs, help="step schedule period")
+    recipe.add_argument("--decay-rate", type=float, default=d.decay_rate, help="step schedule factor")
+    recipe.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    recipe.add_argument("--ema-decay", type=float, help="keep an EMA of the weights (e.g. 0.999)")
+    recipe.add_argument("--grad-clip", type=float, help="clip the gradient's global norm")
+    recipe.add_argument("--seed", type=int, default=d.seed)
+
+    speed = parser.add_argument_group("speed")
+    speed.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    speed.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="autocast (auto: bf16/fp16 on CUDA)")
+    speed.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the model")
+    speed.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP (CUDA)")
+    speed.add_argument("--deterministic", action="store_true", help="bitwise-repeatable kernels")
+    speed.add_argument("--threads", type=int, help="CPU threads per process")
+
+    records = parser.add_argument_group("records")
+    records.add_argument("--out", default=d.out, help="run folder")
+    records.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
+    records.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
+    records.add_argument("--resume", help="checkpoint file, run folder, or 'auto' (latest in --out)")
+    records.add_argument("--log-every", type=int, default=d.log_every)
+    records.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
+    records.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def line_buffered_stdout() -> None:
+    """Progress goes out line by line even into a log file or a pipe (a long run shows it is alive)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mobilenets.train import NonFiniteLossError, fit
+
+    line_buffered_stdout()
+    try:
+        fit(config_from_args(args))
+    except NonFiniteLossError as error:
+        print(f"mobilenets train: stopped: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0

@@ -1,0 +1,145 @@
+"""Training data: ImageFolder layouts, pre-flight errors, unreadable images, and the epoch order."""
+
+import functools
+import operator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mobilenets.data import (
+    DataError,
+    EpochSampler,
+    build_datasets,
+    check_batch_size,
+    collate_skipping,
+    make_loader,
+)
+
+
+def make_folder(root: Path, classes: dict[str, int], size: int = 40, seed: int = 0) -> Path:
+    """Write ``count`` random PNGs into ``root/CLASS/`` for each class."""
+    rng = np.random.default_rng(seed)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            pixels = rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_split_fraction_is_stratified_and_seeded(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"a": 10, "b": 20})
+    splits = build_datasets(str(tmp_path), 32, val_fraction=0.2, seed=3)
+    assert splits.classes == ["a", "b"]
+    assert len(splits.val) == 6 and len(splits.train) == 24
+    assert sorted(splits.val.targets) == [0, 0, 1, 1, 1, 1]
+    again = build_datasets(str(tmp_path), 32, val_fraction=0.2, seed=3)
+    assert [s.path for s in again.val.samples] == [s.path for s in splits.val.samples]  # type: ignore[union-attr]
+    image, _label = splits.train[0]  # type: ignore[misc]
+    assert image.shape == (3, 32, 32) and image.min() >= 0.0 and image.max() <= 1.0
+
+
+def test_train_and_val_folders(tmp_path: Path) -> None:
+    make_folder(tmp_path / "train", {"cat": 3, "dog": 4})
+    make_folder(tmp_path / "val", {"cat": 1, "dog": 2})
+    splits = build_datasets(str(tmp_path), 32)
+    assert (len(splits.train), len(splits.val)) == (7, 3)
+    assert splits.train.targets == [0, 0, 0, 1, 1, 1, 1]
+
+
+def test_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"data directory .*nope does not exist.*--data digits"):
+        build_datasets(str(tmp_path / "nope"), 32)
+
+
+def test_empty_class_folder_is_refused(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"a": 3, "b": 3})
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match=r"class folder\(s\) .*empty contain no images"):
+        build_datasets(str(tmp_path), 32)
+
+
+def test_no_class_folders_is_refused(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "loose.png")
+    with pytest.raises(DataError, match=r"has no class folders"):
+        build_datasets(str(tmp_path), 32)
+
+
+def test_train_and_val_with_different_classes_are_refused(tmp_path: Path) -> None:
+    make_folder(tmp_path / "train", {"cat": 2, "dog": 2})
+    make_folder(tmp_path / "val", {"cat": 1, "bird": 1})
+    with pytest.raises(DataError, match=r"only in train \['dog'\], only in val \['bird'\]"):
+        build_datasets(str(tmp_path), 32)
+
+
+def test_train_without_val_is_refused(tmp_path: Path) -> None:
+    make_folder(tmp_path / "train", {"cat": 2, "dog": 2})
+    with pytest.raises(DataError, match=r"val does not; add val/"):
+        build_datasets(str(tmp_path), 32)
+
+
+def test_batch_larger_than_dataset_is_refused() -> None:
+    check_batch_size(100, 100)
+    with pytest.raises(DataError, match=r"batch_size=101 is larger than the training set: 100 images"):
+        check_batch_size(100, 101)
+    with pytest.raises(DataError, match=r"50 images per process \(100 images over 2 processes\)"):
+        check_batch_size(100, 64, world_size=2)
+
+
+def test_unreadable_image_is_reported_with_path_and_reason_then_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_folder(tmp_path, {"a": 4, "b": 4})
+    broken = tmp_path / "a" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    splits = build_datasets(str(tmp_path), 32, val_fraction=0.25)
+    dataset = splits.train if any(s.path == broken for s in splits.train.samples) else splits.val  # type: ignore[union-attr]
+    loader = make_loader(dataset, batch_size=len(dataset), train=False)
+    images, labels = next(iter(loader))
+    assert images.shape[0] == len(dataset) - 1 == labels.shape[0]
+    err = capsys.readouterr().err
+    assert f"skipping unreadable image {broken}" in err and "not an image file" in err
+    assert str(broken) in dataset.skipped
+
+
+def test_collate_of_an_all_broken_batch_is_empty() -> None:
+    images, labels = collate_skipping([None, None])
+    assert images.shape[0] == 0 and labels.numel() == 0
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch() -> None:
+    sampler = EpochSampler(100, shuffle=True, seed=7)
+    sampler.set_epoch(3)
+    order = list(sampler)
+    assert sorted(order) == list(range(100)) and order != list(range(100))
+    sampler.set_epoch(4)
+    assert list(sampler) != order
+    again = EpochSampler(100, shuffle=True, seed=7)
+    again.set_epoch(3, start=40)  # a resume 40 samples into epoch 3
+    assert list(again) == order[40:] and len(again) == 60
+
+
+def test_ranks_get_disjoint_equal_shards() -> None:
+    shards = []
+    for rank in range(3):
+        sampler = EpochSampler(100, shuffle=True, seed=1, rank=rank, world_size=3)
+        sampler.set_epoch(2)
+        shards.append(list(sampler))
+    assert [len(s) for s in shards] == [33, 33, 33]
+    assert len(set().union(*map(set, shards))) == 99
+    val = [list(EpochSampler(10, shuffle=False, rank=r, world_size=3)) for r in range(3)]
+    assert sorted(functools.reduce(operator.iadd, val, [])) == list(
+        range(10)
+    )  # evaluation sees every image exactly once
+
+
+def test_training_loader_drops_the_last_partial_batch() -> None:
+    dataset = torch.utils.data.TensorDataset(torch.zeros(10, 3, 4, 4), torch.zeros(10, dtype=torch.long))
+    loader = make_loader(dataset, batch_size=4, train=True)  # type: ignore[arg-type]
+    assert [len(labels) for _, labels in loader] == [4, 4]
+    loader = make_loader(dataset, batch_size=4, train=False)  # type: ignore[arg-type]
+    assert [len(labels) for _, labels in loader] == [4, 4, 2]
