@@ -10,12 +10,13 @@ import torch
 from keras.src.legacy.saving import legacy_h5_format
 from safetensors.torch import save_file
 
-from keras_reference import build
 from mobilenets import create_model
 from mobilenets.cli import main
 from mobilenets.convert import ConversionError, convert_weights, detect_source
 from mobilenets.convert.timm import arch_from_timm_name
 from mobilenets.weights import load_state_dict_checked
+
+from .keras_reference import build
 
 
 def test_detect_source_by_keys(tmp_path: Path) -> None:
@@ -125,7 +126,7 @@ def save_in_keras2_layout(model, path: Path) -> None:
 def test_keras2_layout_of_the_official_files(tmp_path: Path) -> None:
     import numpy as np
 
-    from keras_reference import logits, randomize
+    from .keras_reference import logits, randomize
 
     reference = build("v3_small", 0.75, 96)
     randomize(reference, seed=2, input_range=(0.0, 255.0))

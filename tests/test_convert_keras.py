@@ -16,9 +16,10 @@ import pytest
 import torch
 from keras.src.legacy.saving import legacy_h5_format
 
-from keras_reference import build, count_weights, logits, randomize
 from mobilenets.convert import ConversionError, convert_weights
 from mobilenets.weights import load_model, read_metadata
+
+from .keras_reference import build, count_weights, logits, randomize
 
 TOLERANCE = 1e-4
 

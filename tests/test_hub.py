@@ -10,11 +10,12 @@ import pytest
 import torch
 from keras.src.legacy.saving import legacy_h5_format
 
-from keras_reference import build, logits, randomize
 from mobilenets import create_model, hub
 from mobilenets.cli import main
 from mobilenets.hub import OfficialWeights, WeightsDownloadError, find_official
 from mobilenets.weights import read_metadata
+
+from .keras_reference import build, logits, randomize
 
 
 @pytest.fixture

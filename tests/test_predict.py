@@ -11,12 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from keras_reference import build, logits, randomize
 from mobilenets.cli import main
 from mobilenets.convert import convert_weights
 from mobilenets.images import load_image
 from mobilenets.preprocess import preprocess_image
 from mobilenets.weights import load_model
+
+from .keras_reference import build, logits, randomize
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")  # bundled with scikit-image
 

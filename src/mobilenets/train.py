@@ -32,6 +32,7 @@ from mobilenets.augment import Normalize, build_augmentation
 from mobilenets.data import DIGITS, DataSplits, build_datasets, check_batch_size, make_loader
 from mobilenets.distributed import (
     DistributedContext,
+    barrier,
     broadcast_buffers,
     init_distributed,
     ranks_agree,
@@ -402,6 +403,9 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
             f"best top-1 {100 * state.best_top1:.2f}% (epoch {state.best_epoch}), "
             f"training time {format_duration(state.train_seconds)}; files in {run_dir}"
         )
+    # Every rank waits for rank 0's final writes: a rank that tore down the process group
+    # while rank 0 was still busy made gloo abort (SIGABRT) on a loaded machine.
+    barrier(context)
     return FitResult(
         run_dir,
         state.best_top1,
