@@ -15,6 +15,8 @@ from collections.abc import Sequence
 COMMANDS = {
     "models": "mobilenets.cli.models",
     "demo": "mobilenets.cli.demo",
+    "export": "mobilenets.cli.export",
+    "bench": "mobilenets.cli.bench",
 }
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
