@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB)")
     console.print(format_parity(result.parity))
     skipped = result.parity.get("skipped_files") or []
-    for reason in skipped:  # type: ignore[union-attr]
+    assert isinstance(skipped, list)
+    for reason in skipped:
         console.print(f"[yellow]skipped {reason}[/]")
     console.print(f"parity report: {result.parity_path}")
     return EXIT_OK if result.parity["passed"] else EXIT_PARTIAL
