@@ -24,7 +24,7 @@ from mobilenets.weights import save_weights
 
 
 def train_quick_digits(
-    path: str | Path, arch: str = "mobilenet_v1_0.25", size: int = 64, epochs: int = 8, seed: int = 0
+    path: str | Path, arch: str = "mobilenet_v1_0.5", size: int = 32, epochs: int = 10, seed: int = 0
 ) -> Path:
     """Train ``arch`` on the digits' training split at ``size`` px and save it to ``path``.
 
@@ -34,7 +34,11 @@ def train_quick_digits(
     torch.manual_seed(seed)
     # BN momentum 0.1: V1's Keras default (0.01) would leave the running statistics of a
     # run this short mostly at their initial values, and eval mode would then be broken.
-    model = create_model(arch, num_classes=10, resolution_mult=size / 224, dropout=0.0, bn_momentum=0.1)
+    # ReLU6 for V1 (as in the TF weights): bounded activations quantize to int8 far better.
+    extra = {"act": "relu6"} if arch.startswith("mobilenet_v1") else {}
+    model = create_model(
+        arch, num_classes=10, resolution_mult=size / 224, dropout=0.0, bn_momentum=0.1, **extra
+    )
     model.preprocess = PreprocessConfig(
         input_size=(3, size, size), mean=INCEPTION_MEAN, std=INCEPTION_STD, crop_pct=1.0
     )
@@ -65,9 +69,9 @@ def train_quick_digits(
 def main() -> None:
     parser = argparse.ArgumentParser(description="train a small digits model quickly")
     parser.add_argument("out")
-    parser.add_argument("--arch", default="mobilenet_v1_0.25")
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--arch", default="mobilenet_v1_0.5")
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     print(train_quick_digits(args.out, args.arch, args.size, args.epochs))
 
