@@ -32,6 +32,10 @@ def train_quick_digits(
         The weight file, with the digits' labels and a crop-free preprocessing config.
     """
     torch.manual_seed(seed)
+    # One thread: these tensors are too small to split, and extra threads only wait on each
+    # other (badly so on a shared machine).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     # BN momentum 0.1: V1's Keras default (0.01) would leave the running statistics of a
     # run this short mostly at their initial values, and eval mode would then be broken.
     # ReLU6 for V1 (as in the TF weights): bounded activations quantize to int8 far better.
@@ -61,6 +65,7 @@ def train_quick_digits(
             optimizer.step()
             schedule.step()
     model.eval()
+    torch.set_num_threads(threads)
     return save_weights(
         model, path, labels=CLASS_NAMES, source=f"benchmarks/quick_digits.py, {epochs} epochs"
     )
