@@ -2,7 +2,7 @@
 
 The export checks need predictions with real margins (an untrained network's logits are all
 alike, and any quantization would "agree" with them). ``benchmarks/quick_digits.py`` trains
-V1 at alpha 0.25 on 32 px digits in a few epochs; the session fixture runs it once.
+V1 at alpha 0.5 on 32 px digits in 10 epochs; the session fixture runs it once.
 """
 
 from __future__ import annotations
@@ -29,6 +29,6 @@ def digits_inputs(images: np.ndarray, preprocess: PreprocessConfig) -> torch.Ten
 
 @pytest.fixture(scope="session")
 def digits_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A V1 (alpha 0.25, 32 px) digits classifier, trained for a few epochs, as a weight file."""
+    """A V1 (alpha 0.5, ReLU6, 32 px) digits classifier, trained for 10 epochs, as a weight file."""
     path = tmp_path_factory.mktemp("digits") / "digits_v1.safetensors"
-    return train_quick_digits(path, "mobilenet_v1_0.25", size=32, epochs=4)
+    return train_quick_digits(path, "mobilenet_v1_0.5", size=32, epochs=10)
