@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--digits-weights", help="a digits weight file (default: train one quickly)")
     parser.add_argument("--arch", default="mobilenet_v2", help="the ImageNet-architecture model")
     parser.add_argument("--crops", type=int, default=480, help="augmented crops of the photos")
+    parser.add_argument("--only", choices=("digits", "photos"), help="run one of the two checks")
     parser.add_argument("--out", default=None, help="folder for the exported files (default: temporary)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -117,11 +118,16 @@ def main() -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         # 1. Digits.
         weights = args.digits_weights
-        if weights is None:
+        if args.only == "photos":
+            weights = "skip"
+        elif weights is None:
             from quick_digits import train_quick_digits
 
             weights = train_quick_digits(out_dir / "digits.safetensors", epochs=6)
-        check(weights, "digits", out_dir, "digits", 256)
+        if args.only != "photos":
+            check(weights, "digits", out_dir, "digits", 256)
+        if args.only == "digits":
+            return
         # 2. ImageNet-size architecture on photos; BN statistics from a separate set of crops.
         photos = sample_photos()
         model = photo_statistics_model(args.arch, random_crops(photos, 256, seed=1))

@@ -8,6 +8,7 @@ the benchmark treat every runtime alike. The runtimes are optional (the ``deploy
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,14 +102,18 @@ def executorch_runner(path: str | Path, threads: int | None = None) -> Runner:
     """
     require_runtime("executorch")
     import torch
-    from executorch.runtime import Runtime
 
-    if threads is not None:
-        # XNNPACK's threadpool is process-wide; the bindings expose no per-program setting.
+    with warnings.catch_warnings():
+        # The Python bindings flag themselves "experimental" on import and on some calls;
+        # that is ExecuTorch's notice about its own API, not about this program.
+        warnings.simplefilter("ignore")
         from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
 
-        portable_lib._unsafe_reset_threadpool(threads)
-    method = Runtime.get().load_program(Path(path)).load_method("forward")
+        if threads is not None:
+            # XNNPACK's threadpool is process-wide; the bindings expose no per-program setting.
+            portable_lib._unsafe_reset_threadpool(threads)
+        method = Runtime.get().load_program(Path(path)).load_method("forward")
     assert method is not None
     expected = tuple(method.metadata.input_tensor_meta(0).sizes())
     program_batch = int(expected[0])
