@@ -69,5 +69,5 @@ def demo_deploy(
         console.print(f"{result.path}: {format_parity(result.parity)}")
         written.append(result.path)
     report = run_bench([weights_path], DEMO_BACKENDS, (1,), threads=None, warmup=3, min_seconds=bench_seconds)
-    console.print(bench_table(report))
+    console.print(bench_table(report), width=max(console.width, 120))  # never elide the names
     return written

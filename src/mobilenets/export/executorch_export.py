@@ -37,7 +37,19 @@ def _lower_to_pte(network: nn.Module, example: torch.Tensor, path: Path) -> None
     path.write_bytes(program.buffer)
 
 
-def _quantize_pt2e(network: nn.Module, calibration: np.ndarray, input_size: tuple[int, ...]) -> nn.Module:
+FLOAT_MODULES = ("stem", "classifier")  # kept in float, as in the int8 ONNX (see quantize.py)
+
+
+def _outside_float_modules(node: torch.fx.Node) -> bool:
+    """True for graph nodes that do not come from the stem or the classifier."""
+    stack = node.meta.get("nn_module_stack") or {}
+    paths = [str(entry[0]) for entry in stack.values()]
+    return not any(path.split(".")[0] in FLOAT_MODULES for path in paths)
+
+
+def _quantize_pt2e(
+    network: nn.Module, calibration: np.ndarray, input_size: tuple[int, ...], keep_float_ends: bool = True
+) -> nn.Module:
     """PT2E static int8 quantization with the XNNPACK quantizer, calibrated on ``calibration``."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -47,6 +59,8 @@ def _quantize_pt2e(network: nn.Module, calibration: np.ndarray, input_size: tupl
 
     quantizer = XNNPACKQuantizer()
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    if keep_float_ends:
+        quantizer.set_filter_function(_outside_float_modules)
     # Capture with a dynamic batch so calibration can run in batches of any size.
     batch = torch.export.Dim("batch", min=1, max=4096)
     example = torch.randn(2, *input_size)
