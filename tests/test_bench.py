@@ -76,10 +76,12 @@ def test_bench_measures_skips_missing_runtimes_and_writes_reports(
     )
     model = create_model("mobilenet_v1_0.25", num_classes=10, resolution_mult=64 / 224)
     report = run_bench(
-        [model], ["eager", "channels_last", "executorch"], [1, 2], threads=1, warmup=1, min_seconds=0.05
+        [model], ["eager", "onnxruntime", "executorch"], [1, 2], threads=1, warmup=1, min_seconds=0.05
     )
     rows = {(r.backend, r.batch): r for r in report.results}
     assert len(rows) == 6
+    onnx_available = bench_backends.OnnxRuntime().missing() is None
+    assert (rows[("onnxruntime", 2)].median_ms is not None) == onnx_available
     for batch in (1, 2):
         eager = rows[("eager", batch)]
         assert eager.median_ms is not None and eager.p90_ms is not None and eager.median_ms <= eager.p90_ms
