@@ -26,7 +26,10 @@ def _demo_weights(out_dir: Path, console: Console) -> Path:
     from mobilenets.digits import CLASS_NAMES
     from mobilenets.weights import save_weights
 
-    console.print(f"[yellow]no trained model at {trained}: exporting an untrained stand-in[/]")
+    console.print(
+        f"[yellow]no trained model at {trained}: exporting an untrained stand-in. Its logits are "
+        "~1e-9 and carry no decision, so its int8 agreement figures mean nothing.[/]"
+    )
     model = create_model("mobilenet_v3_small_0.75", num_classes=10, resolution_mult=64 / 224)
     model.preprocess = PreprocessConfig(input_size=(3, 64, 64), crop_pct=1.0)
     return save_weights(model, out_dir / "standin.safetensors", labels=CLASS_NAMES, source="demo stand-in")

@@ -69,5 +69,7 @@ def demo_deploy(
         console.print(f"{result.path}: {format_parity(result.parity)}")
         written.append(result.path)
     report = run_bench([weights_path], DEMO_BACKENDS, (1,), threads=None, warmup=3, min_seconds=bench_seconds)
-    console.print(bench_table(report), width=max(console.width, 120))  # never elide the names
+    # A console at least 120 wide for the table, so model and backend names are never elided.
+    wide = Console(file=console.file, width=max(console.width, 120), force_terminal=console.is_terminal)
+    wide.print(bench_table(report))
     return written
