@@ -1,13 +1,44 @@
-"""Test-wide setup, applied before pytest imports any test module.
+"""Test-wide setup, applied before pytest imports any test module, and shared fixtures.
 
 - Keras (the reference implementation) must run on its torch backend; the backend is chosen
   once, when keras is first imported.
 - Sleeping OpenMP threads: tests start training subprocesses (resume, 2-rank torchrun) on a
   2-core machine, where spinning idle threads made a step 30-70x slower. This must be set
   before torch loads its OpenMP runtime; subprocesses inherit it. An explicit setting wins.
+- A small trained digits classifier for the deployment tests: the export checks need
+  predictions with real margins (an untrained network's logits are all alike, and any
+  quantization would "agree" with them).
 """
+
+from __future__ import annotations
 
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mobilenets import PreprocessConfig
+from mobilenets.preprocess import preprocess_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from quick_digits import train_quick_digits
+
+
+def digits_inputs(images: np.ndarray, preprocess: PreprocessConfig) -> torch.Tensor:
+    """Digits uint8 (N, 32, 32, 3) through the package's own eval transform."""
+    return torch.stack([preprocess_image(Image.fromarray(image), preprocess) for image in images])
+
+
+@pytest.fixture(scope="session")
+def digits_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A V1 (alpha 0.5, ReLU6, 32 px) digits classifier, trained for 10 epochs, as a weight file."""
+    path = tmp_path_factory.mktemp("digits") / "digits_v1.safetensors"
+    return train_quick_digits(path, "mobilenet_v1_0.5", size=32, epochs=10)

@@ -20,6 +20,8 @@ COMMANDS = {
     "profile": "mobilenets.cli.profile",
     "convert": "mobilenets.cli.convert",
     "predict": "mobilenets.cli.predict",
+    "export": "mobilenets.cli.export",
+    "bench": "mobilenets.cli.bench",
 }
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2

@@ -5,6 +5,7 @@
 3. Evaluate the best weights on the held-out 25%.
 4. Predict a few held-out samples.
 5. Write the plots (training curves, confusion matrix, the predicted samples).
+6. Deploy the trained model: ONNX and int8 export with parity checks, then a short bench table.
 """
 
 from __future__ import annotations
@@ -133,4 +134,9 @@ def run(args: argparse.Namespace) -> int:
         f"training wall time ({fit_seconds:.1f} s with per-epoch evaluation); target >= "
         f"{100 * TARGET_TOP1:.0f}% in <= {TARGET_SECONDS:.0f} s: {'met' if met else 'NOT met'}"
     )
+
+    console.rule("6. Deploy: export the trained model (ONNX, int8, ExecuTorch), parity, bench")
+    from mobilenets.export import demo_deploy
+
+    demo_deploy(result.final_weights, out / "export", console)
     return 0

@@ -1,0 +1,150 @@
+"""Acceptance 3 of the deployment issue: int8 top-1 agreement with the float model.
+
+Two models, each quantized twice (ONNX Runtime static QDQ per-channel, and ExecuTorch XNNPACK
+PT2E), and checked on images the calibration never saw:
+
+1. a digits classifier (the weight file given with --digits-weights, e.g. the demo's trained
+   model; by default one trained here by ``quick_digits.py``), on the digits' held-out split;
+2. an ImageNet-architecture model at 224 px (default mobilenet_v2, 1000 classes). No pretrained
+   weights can be downloaded here, so it has seeded random weights whose batch-norm statistics
+   are measured on real photos (so activations have realistic ranges, the thing quantization
+   is sensitive to). The images are scikit-image's sample photos plus random resized crops
+   and flips of them; a quarter of them is held out, the rest calibrates.
+
+Caveat for (2): a random network's top-1 is not a meaningful class, and its logit margins
+differ from a trained one's. The figure shows the quantized graph reproduces the float graph's
+decisions on real-photo activations; the real test is a converted pretrained model.
+
+    .venv/bin/python benchmarks/int8_agreement.py [--digits-weights W] [--arch mobilenet_v2] [--crops 480]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from mobilenets import create_model
+from mobilenets.export import calibration_sets, export_model
+from mobilenets.parity import format_parity
+from mobilenets.runtimes import runtime_missing
+
+PHOTOS = (
+    "astronaut", "camera", "cat", "chelsea", "coffee", "rocket", "horse", "coins", "moon", "page",
+    "immunohistochemistry", "hubble_deep_field", "grass", "gravel", "brick", "clock", "text",
+)  # fmt: skip
+
+
+def sample_photos() -> list[Image.Image]:
+    """scikit-image's bundled photos (those shipped inside the package) as RGB images."""
+    from skimage import data
+
+    photos = []
+    for name in PHOTOS:
+        try:
+            array = getattr(data, name)()
+        except Exception:  # some need a download, which this machine cannot do
+            continue
+        if array.dtype != np.uint8:
+            array = (255 * (array.astype(np.float64) / max(1, array.max()))).astype(np.uint8)
+        photos.append(Image.fromarray(array).convert("RGB"))
+    return photos
+
+
+def random_crops(photos: list[Image.Image], count: int, seed: int) -> list[Image.Image]:
+    """Random resized crops (8-100% of the area, aspect 3/4-4/3) with random horizontal flips."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        area = photo.width * photo.height * rng.uniform(0.08, 1.0)
+        ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        width = int(min(photo.width, round(np.sqrt(area * ratio))))
+        height = int(min(photo.height, round(np.sqrt(area / ratio))))
+        left, top = rng.integers(0, photo.width - width + 1), rng.integers(0, photo.height - height + 1)
+        crop = photo.crop((int(left), int(top), int(left) + width, int(top) + height)).resize((256, 256))
+        crops.append(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop)
+    return crops
+
+
+@torch.no_grad()
+def photo_statistics_model(arch: str, photos: list[Image.Image]) -> nn.Module:
+    """Seeded random ``arch`` whose BN running statistics are measured on ``photos``."""
+    from mobilenets.preprocess import preprocess_image
+
+    torch.manual_seed(0)
+    model = create_model(arch)
+    inputs = torch.stack([preprocess_image(photo, model.preprocess) for photo in photos])
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over every batch below
+    model.train()
+    for start in range(0, len(inputs), 32):
+        model(inputs[start : start + 32])
+    return model.eval()
+
+
+def check(source: object, calib: str | Path, out_dir: Path, name: str, calib_samples: int) -> None:
+    formats = ["onnx"] + ([] if runtime_missing("executorch") else ["executorch"])
+    for export_format in formats:
+        suffix = ".int8.onnx" if export_format == "onnx" else ".int8.pte"
+        result = export_model(
+            source,  # type: ignore[arg-type]
+            export_format,  # type: ignore[arg-type]
+            out=out_dir / f"{name}{suffix}",
+            int8=True,
+            calib=calib,
+            calib_samples=calib_samples,
+        )
+        print(f"{name} {export_format}: {format_parity(result.parity)}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="int8 top-1 agreement (acceptance 3)")
+    parser.add_argument("--digits-weights", help="a digits weight file (default: train one quickly)")
+    parser.add_argument("--arch", default="mobilenet_v2", help="the ImageNet-architecture model")
+    parser.add_argument("--crops", type=int, default=480, help="augmented crops of the photos")
+    parser.add_argument("--only", choices=("digits", "photos"), help="run one of the two checks")
+    parser.add_argument("--out", default=None, help="folder for the exported files (default: temporary)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        out_dir = Path(args.out or scratch)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # 1. Digits.
+        weights = args.digits_weights
+        if args.only == "photos":
+            weights = "skip"
+        elif weights is None:
+            from quick_digits import train_quick_digits
+
+            weights = train_quick_digits(out_dir / "digits.safetensors", epochs=6)
+        if args.only != "photos":
+            check(weights, "digits", out_dir, "digits", 256)
+        if args.only == "digits":
+            return
+        # 2. ImageNet-size architecture on photos; BN statistics from a separate set of crops.
+        photos = sample_photos()
+        model = photo_statistics_model(args.arch, random_crops(photos, 256, seed=1))
+        folder = out_dir / "photos"
+        folder.mkdir(exist_ok=True)
+        for index, image in enumerate(photos + random_crops(photos, args.crops, seed=0)):
+            image.save(folder / f"{index:04d}.png")
+        _, held = calibration_sets(folder, model.preprocess, None, 256)  # type: ignore[arg-type]
+        with torch.no_grad():
+            top1 = model(torch.from_numpy(held.inputs)).argmax(1)
+        print(
+            f"{args.arch}: {len(photos)} photos + {args.crops} crops; {len(held)} held out; "
+            f"the float model picks {len(set(top1.tolist()))} distinct classes on them",
+            flush=True,
+        )
+        check(model, folder, out_dir, args.arch, 256)
+
+
+if __name__ == "__main__":
+    main()

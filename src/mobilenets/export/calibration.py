@@ -1,0 +1,147 @@
+"""Images for int8 calibration and for the agreement check, from a folder or the digits set.
+
+Calibration and the agreement check must not share images: quantization ranges fitted to the
+very images they are judged on would flatter the int8 model. Both sources are therefore split
+into a calibration part and a held-out part, deterministically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mobilenets.images import ImageLoadError, find_images, load_image
+from mobilenets.preprocess import PreprocessConfig, preprocess_image
+
+DIGITS = "digits"
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Preprocessed images, ready for a network.
+
+    Args:
+        inputs: (N, C, H, W) float32, normalized as the model expects.
+        labels: (N,) class indices into the model's labels, or ``None`` when unknown.
+        skipped: files that could not be read, with the reason.
+        source: where the images came from, in words.
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    skipped: tuple[str, ...] = ()
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def _stack(images: list[Image.Image], preprocess: PreprocessConfig) -> np.ndarray:
+    if not images:
+        return np.zeros((0, *preprocess.input_size), dtype=np.float32)
+    return np.stack([preprocess_image(image, preprocess).numpy() for image in images]).astype(np.float32)
+
+
+def digits_sets(
+    preprocess: PreprocessConfig,
+    labels: list[str] | None,
+    calib_samples: int,
+    held_out_samples: int | None = None,
+) -> tuple[ImageSet, ImageSet]:
+    """Calibration images from the digits' training split, the check on its held-out split.
+
+    Args:
+        preprocess: the model's preprocessing (the 32 px digits are resized to its input).
+        labels: the model's class names; when they are the digits' '0'..'9', the held-out set
+            carries labels so accuracies can be reported.
+        calib_samples: how many training images calibrate.
+        held_out_samples: how many held-out images to check on (``None``: all 450).
+
+    Returns:
+        ``(calibration, held_out)``.
+    """
+    from mobilenets.digits import CLASS_NAMES, split_digits
+
+    train, held = split_digits(size=32)
+    rng = np.random.default_rng(SPLIT_SEED)
+    calib_idx = rng.permutation(len(train.labels))[:calib_samples]
+    held_idx = np.arange(len(held.labels))[:held_out_samples]
+    to_pil = lambda array: Image.fromarray(array)  # noqa: E731
+    calibration = ImageSet(
+        _stack([to_pil(train.images[i]) for i in calib_idx], preprocess), None, source="digits (train split)"
+    )
+    known = labels is not None and list(labels) == CLASS_NAMES
+    check = ImageSet(
+        _stack([to_pil(held.images[i]) for i in held_idx], preprocess),
+        held.labels[held_idx] if known else None,
+        source="digits (held-out split)",
+    )
+    return calibration, check
+
+
+def folder_sets(
+    root: str | Path,
+    preprocess: PreprocessConfig,
+    labels: list[str] | None,
+    calib_samples: int,
+    held_out_fraction: float = 0.25,
+) -> tuple[ImageSet, ImageSet]:
+    """Calibration and held-out images from a folder of the user's own images.
+
+    The files are shuffled with a fixed seed; ``held_out_fraction`` of them (at least one) are
+    kept for the agreement check and up to ``calib_samples`` of the rest calibrate. A file
+    whose parent folder is named like one of the model's labels (the ImageFolder layout)
+    is labelled, so accuracies can be reported; unreadable files are skipped and listed.
+
+    Raises:
+        ValueError: the folder holds fewer than two readable images.
+    """
+    paths = find_images(root)
+    images: list[Image.Image] = []
+    targets: list[int] = []
+    skipped: list[str] = []
+    index = {name: i for i, name in enumerate(labels or [])}
+    for path in paths:
+        try:
+            images.append(load_image(path))
+        except ImageLoadError as error:
+            skipped.append(str(error))
+            continue
+        targets.append(index.get(path.parent.name, -1))
+    if len(images) < 2:
+        raise ValueError(
+            f"--calib {root}: found {len(images)} readable images; calibration needs at least 2 "
+            "(some for calibration, some held out to check agreement)"
+        )
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
+    held_count = max(1, round(len(images) * held_out_fraction))
+    held_idx, calib_idx = order[:held_count], order[held_count:][:calib_samples]
+    all_labelled = all(targets[i] >= 0 for i in held_idx)
+    calibration = ImageSet(
+        _stack([images[i] for i in calib_idx], preprocess), None, tuple(skipped), f"{root} (calibration part)"
+    )
+    check = ImageSet(
+        _stack([images[i] for i in held_idx], preprocess),
+        np.array([targets[i] for i in held_idx]) if all_labelled else None,
+        tuple(skipped),
+        f"{root} (held-out part)",
+    )
+    return calibration, check
+
+
+def calibration_sets(
+    source: str | Path,
+    preprocess: PreprocessConfig,
+    labels: list[str] | None,
+    calib_samples: int = 256,
+) -> tuple[ImageSet, ImageSet]:
+    """``digits_sets`` for ``'digits'``, else ``folder_sets`` on the folder ``source``."""
+    if str(source) == DIGITS:
+        return digits_sets(preprocess, labels, calib_samples)
+    if not Path(source).exists():
+        raise ValueError(f"--calib {source}: no such folder (pass a folder of images or 'digits')")
+    return folder_sets(source, preprocess, labels, calib_samples)

@@ -1,0 +1,138 @@
+"""One call from a weight file to a checked deployment file: export, then verify, then record.
+
+``export_model`` is what ``mobilenets export`` runs. Every export is followed by a parity
+check in the target runtime (never in PyTorch), printed and written beside the file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from mobilenets.export.calibration import ImageSet, calibration_sets
+from mobilenets.export.executorch_export import export_executorch
+from mobilenets.export.onnx_export import export_onnx
+from mobilenets.export.quantize import quantize_onnx
+from mobilenets.model import MobileNet
+from mobilenets.parity import fp32_parity, int8_agreement, write_parity
+from mobilenets.runtimes import Runner, runner_for_file
+
+ExportFormat = Literal["onnx", "executorch"]
+FORMATS: tuple[str, ...] = ("onnx", "executorch")
+SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
+FP32_CHECK_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export produced: the file, its parity report and where that report lives."""
+
+    path: Path
+    parity: dict[str, object]
+    parity_path: Path
+
+
+def resolve_model(source: str | Path | MobileNet) -> MobileNet:
+    """A model from a mobilenets weight file, a registry name (random weights), or a model."""
+    if isinstance(source, MobileNet):
+        return source.eval()
+    if Path(source).is_file():
+        from mobilenets.weights import load_model
+
+        return load_model(source)
+    from mobilenets.registry import create_model
+
+    try:
+        return create_model(str(source)).eval()
+    except ValueError as error:
+        raise ValueError(f"{source!s} is neither a weight file nor a model name: {error}") from None
+
+
+def eager_predictor(model: MobileNet) -> Runner:
+    """The eager PyTorch model as a numpy predictor (the reference of every parity check)."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+    return run
+
+
+def default_output(source: str | Path | MobileNet, export_format: str, int8: bool) -> Path:
+    """``weights.safetensors`` -> ``weights.onnx`` / ``weights.int8.onnx`` / ``weights.pte`` ..."""
+    stem = "model" if isinstance(source, MobileNet) else Path(str(source)).stem
+    return Path(f"{stem}{'.int8' if int8 else ''}{SUFFIXES[export_format]}")
+
+
+def export_model(
+    source: str | Path | MobileNet,
+    export_format: ExportFormat = "onnx",
+    *,
+    out: str | Path | None = None,
+    int8: bool = False,
+    calib: str | Path | None = None,
+    calib_samples: int = 256,
+) -> ExportResult:
+    """Export a model to ONNX or ExecuTorch, fp32 or int8, and check it against the eager model.
+
+    Args:
+        source: a weight file, a registry name or a ``MobileNet``.
+        export_format: 'onnx' or 'executorch'.
+        out: the file to write (default: the weight file's name with the format's suffix,
+            in the current folder).
+        int8: quantize (ONNX: ONNX Runtime static QDQ per-channel; ExecuTorch: XNNPACK PT2E).
+        calib: with ``int8``, a folder of images or ``'digits'``; part of it calibrates, the
+            rest is held out for the agreement check.
+        calib_samples: at most this many images calibrate.
+
+    Returns:
+        The written file and its parity report (also saved as ``<file>.parity.json``).
+    """
+    if export_format not in FORMATS:
+        raise ValueError(f"format={export_format!r} is unknown; choose one of {list(FORMATS)}")
+    if int8 and calib is None:
+        raise ValueError("--int8 needs calibration images: pass --calib DIR (a folder of images) or digits")
+    if calib_samples < 1:
+        raise ValueError(f"calib_samples={calib_samples} must be >= 1")
+    model = resolve_model(source)
+    path = Path(out) if out is not None else default_output(source, export_format, int8)
+    check: ImageSet | None = None
+    calibration: ImageSet | None = None
+    if calib is not None:
+        calibration, check = calibration_sets(calib, model.preprocess, model.labels, calib_samples)
+
+    if export_format == "onnx" and int8:
+        assert calibration is not None
+        with tempfile.TemporaryDirectory() as scratch:
+            float_path = export_onnx(model, Path(scratch) / "float.onnx")
+            quantize_onnx(float_path, path, calibration.inputs)
+    elif export_format == "onnx":
+        export_onnx(model, path)
+    else:
+        export_executorch(
+            model, path, int8=int8, calibration=None if calibration is None else calibration.inputs
+        )
+
+    runner = runner_for_file(path)
+    reference = eager_predictor(model)
+    if int8:
+        assert check is not None
+        report = int8_agreement(reference, runner, check.inputs, check.labels)
+        report["held_out_source"] = check.source
+        report["skipped_files"] = list(check.skipped)
+    else:
+        inputs = check.inputs[:FP32_CHECK_SAMPLES] if check is not None and len(check) else None
+        if inputs is None:  # no images given: seeded Gaussian inputs, the normalized-pixel range
+            generator = torch.Generator().manual_seed(0)
+            inputs = torch.randn(
+                FP32_CHECK_SAMPLES, *model.preprocess.input_size, generator=generator
+            ).numpy()
+        report = fp32_parity(reference, runner, inputs)
+    report["file"] = str(path)
+    report["format"] = export_format
+    return ExportResult(path, report, write_parity(path, report))

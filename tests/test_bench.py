@@ -1,0 +1,113 @@
+"""The benchmark: MAC counts against the papers, the peak estimate, timing and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import mobilenets.bench_backends as bench_backends
+from mobilenets import create_model
+from mobilenets.bench import percentile, run_bench
+from mobilenets.bench_report import bench_markdown, save_bench
+from mobilenets.cli import main
+from mobilenets.cpu_peak import estimate_cpu_peak, parse_cpuinfo
+
+CPUINFO = """processor\t: 0
+model name\t: Example CPU 9000
+physical id\t: 0
+core id\t: 0
+cpu MHz\t\t: 3000.000
+flags\t\t: fpu sse sse2 avx avx2 fma avx512f
+processor\t: 1
+physical id\t: 0
+core id\t: 0
+processor\t: 2
+physical id\t: 0
+core id\t: 1
+processor\t: 3
+physical id\t: 0
+core id\t: 1
+"""
+
+
+# Mult-Adds printed in the papers at 224 px: V1 Table 8 (569M), V2 Table 3 (300M),
+# V3 Tables 3 and 4 (219M, 56M). The hook count adds nothing the papers leave out.
+def test_peak_estimate_from_cpuinfo() -> None:
+    info = parse_cpuinfo(CPUINFO)
+    assert info["cores"] == 2  # four hardware threads on two physical cores
+    peak = estimate_cpu_peak(threads=8, cpuinfo_text=CPUINFO)
+    assert (peak.fp32_lanes, peak.fma_units, peak.cores) == (16, 2, 2)
+    if peak.clock_source == "cpuinfo MHz":  # sysfs, when present, takes precedence
+        assert peak.gmacs == pytest.approx(16 * 2 * 2 * 3.0)
+    assert "16 fp32 lanes" in peak.describe() and "Example CPU 9000" in peak.describe()
+    assert estimate_cpu_peak(threads=1, cpuinfo_text=CPUINFO.replace(" avx512f", "")).fp32_lanes == 8
+    assert estimate_cpu_peak(threads=1, cpuinfo_text=CPUINFO).cores == 1
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
+    assert percentile([0.0, 10.0], 0.9) == pytest.approx(9.0)
+
+
+def test_bench_measures_skips_missing_runtimes_and_writes_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = bench_backends.runtime_missing
+    monkeypatch.setattr(
+        bench_backends,
+        "runtime_missing",
+        lambda name: "executorch is not installed: pip install x" if name == "executorch" else real(name),
+    )
+    model = create_model("mobilenet_v1_0.25", num_classes=10, resolution_mult=64 / 224)
+    report = run_bench(
+        [model], ["eager", "onnxruntime", "executorch"], [1, 2], threads=1, warmup=1, min_seconds=0.05
+    )
+    rows = {(r.backend, r.batch): r for r in report.results}
+    assert len(rows) == 6
+    onnx_available = bench_backends.OnnxRuntime().missing() is None
+    assert (rows[("onnxruntime", 2)].median_ms is not None) == onnx_available
+    for batch in (1, 2):
+        eager = rows[("eager", batch)]
+        assert eager.median_ms is not None and eager.p90_ms is not None and eager.median_ms <= eager.p90_ms
+        assert eager.calls >= 5 and eager.images_per_s is not None and eager.images_per_s > 0
+        macs = report.macs["mobilenet_v1"]
+        assert eager.gmacs_per_s == pytest.approx(macs * batch / (eager.median_ms / 1e3) / 1e9)
+        assert eager.peak_share == pytest.approx(eager.gmacs_per_s / report.peak.gmacs)
+        skipped = rows[("executorch", batch)]
+        assert skipped.median_ms is None and "not installed" in skipped.note
+    assert "not installed" in bench_markdown(report)
+    paths = save_bench(report, tmp_path)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert len(data["results"]) == 6 and data["cpu_peak"]["gmacs"] > 0
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG" and len(paths) == 3
+
+
+def test_bench_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "bench",
+            "mobilenet_v1_0.25",
+            "--backends",
+            "eager",
+            "--batch",
+            "1",
+            "--threads",
+            "1",
+            "--seconds",
+            "0.05",
+            "--warmup",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    assert "GMAC/s peak" in capsys.readouterr().out
+    assert (tmp_path / "bench.md").exists()
+
+
+def test_bench_cli_rejects_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "mobilenet_v1_0.25", "--backends", "tensorrt"]) == 2
+    assert "backend 'tensorrt' is unknown" in capsys.readouterr().err

@@ -1,0 +1,64 @@
+"""Batch-norm folding: same function, no BN left, the original untouched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mobilenets import create_model
+from mobilenets.fold import count_batchnorms, fold_batchnorm, fold_conv_bn, folding_error
+from mobilenets.layers import Conv2dSame
+
+
+def _randomize_batchnorm(model: nn.Module) -> None:
+    """Give every BN non-trivial statistics and affine parameters, as a trained model has."""
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.5)
+            module.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.1)
+            module.weight.data.copy_(torch.randn(n, generator=generator) * 0.5 + 1)
+            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("mobilenet_v1_0.25", {}),
+        ("mobilenet_v2_0.35", {}),
+        ("mobilenet_v3_small_0.75", {}),
+        ("mobilenet_v3_large_0.75", {"padding": "tf_same"}),
+    ],
+)
+def test_folded_model_computes_the_same_logits(name: str, kwargs: dict[str, str]) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, resolution_mult=96 / 224, **kwargs).eval()
+    _randomize_batchnorm(model)
+    folded = fold_batchnorm(model)
+    x = torch.randn(3, 3, 96, 96)
+    with torch.no_grad():
+        scale = float(model(x).abs().max())
+    assert count_batchnorms(folded) == 0
+    assert count_batchnorms(model) > 0  # the original keeps its BN layers
+    assert folding_error(model, folded, x) <= 1e-5 * scale
+    assert folded.preprocess == model.preprocess and folded.config == model.config
+
+
+def test_fold_conv_bn_matches_conv_then_bn_with_bias_and_tf_padding() -> None:
+    torch.manual_seed(0)
+    conv = Conv2dSame(8, 8, 3, 2, 0, groups=8, bias=True)
+    bn = nn.BatchNorm2d(8, eps=1e-3)
+    _randomize_batchnorm(bn)
+    bn.eval()
+    folded = fold_conv_bn(conv, bn)
+    assert isinstance(folded, Conv2dSame) and folded.bias is not None
+    x = torch.randn(2, 8, 15, 15)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_fold_refuses_batchnorm_without_statistics() -> None:
+    with pytest.raises(ValueError, match="running statistics"):
+        fold_conv_bn(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4, track_running_stats=False))
