@@ -4,7 +4,7 @@ Two models, each quantized twice (ONNX Runtime static QDQ per-channel, and Execu
 PT2E), and checked on images the calibration never saw:
 
 1. a digits classifier (the weight file given with --digits-weights, e.g. the demo's trained
-   model; by default one trained here by ``quick_digits.py``), on the digits' held-out split;
+   model; by default one trained here with the ``make demo`` recipe), on the digits' held-out split;
 2. an ImageNet-architecture model at 224 px (default mobilenet_v2, 1000 classes). No pretrained
    weights can be downloaded here, so it has seeded random weights whose batch-norm statistics
    are measured on real photos (so activations have realistic ranges, the thing quantization
@@ -121,9 +121,13 @@ def main() -> None:
         if args.only == "photos":
             weights = "skip"
         elif weights is None:
-            from quick_digits import train_quick_digits
+            # No weights given: train the demo model with the demo's own recipe (a few minutes).
+            from mobilenets.cli.demo import DEMO_RECIPE
+            from mobilenets.train import fit
+            from mobilenets.train_config import TrainConfig
 
-            weights = train_quick_digits(out_dir / "digits.safetensors", epochs=6)
+            config = TrainConfig(**{**DEMO_RECIPE, "out": str(out_dir / "demo-run"), "progress": False})
+            weights = str(fit(config).final_weights)
         if args.only != "photos":
             check(weights, "digits", out_dir, "digits", 256)
         if args.only == "digits":

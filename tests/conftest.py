@@ -29,7 +29,6 @@ from mobilenets import PreprocessConfig
 from mobilenets.preprocess import preprocess_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from quick_digits import train_quick_digits
 
 
 def digits_inputs(images: np.ndarray, preprocess: PreprocessConfig) -> torch.Tensor:
@@ -39,6 +38,11 @@ def digits_inputs(images: np.ndarray, preprocess: PreprocessConfig) -> torch.Ten
 
 @pytest.fixture(scope="session")
 def digits_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A V1 (alpha 0.5, ReLU6, 32 px) digits classifier, trained for 10 epochs, as a weight file."""
-    path = tmp_path_factory.mktemp("digits") / "digits_v1.safetensors"
-    return train_quick_digits(path, "mobilenet_v1_0.5", size=32, epochs=10)
+    """A digits classifier trained with the demo recipe (V1 α=0.5, 32 px), shortened to 15 epochs."""
+    from mobilenets.cli.demo import DEMO_RECIPE
+    from mobilenets.train import fit
+    from mobilenets.train_config import TrainConfig
+
+    out = tmp_path_factory.mktemp("digits")
+    config = TrainConfig(**{**DEMO_RECIPE, "epochs": 15, "out": str(out), "progress": False, "threads": 1})
+    return Path(fit(config).final_weights)
