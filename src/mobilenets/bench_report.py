@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from mobilenets.bench import BenchReport, BenchResult
@@ -45,7 +46,7 @@ def bench_table(report: BenchReport) -> Table:
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("model", "backend", "note") else "right")
     for row in report.results:
-        table.add_row(*_cells(row))
+        table.add_row(*(escape(cell) for cell in _cells(row)))  # notes hold '[deploy]'
     return table
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 
 from mobilenets.cli import EXIT_OK, EXIT_USAGE
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     for name in backends:
         missing = get_backend(name).missing()
         if missing:
-            console.print(f"[yellow]{name} skipped: {missing}[/]")
+            console.print(f"[yellow]{name} skipped: {escape(missing)}[/]")
     with console.status("benchmarking") as status:
         report = run_bench(
             args.models,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 
 from mobilenets.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     for runtime in needed:
         missing = runtime_missing(runtime)
         if missing:
-            console.print(f"[red]mobilenets export: {missing}[/]")
+            console.print(f"[red]mobilenets export: {escape(missing)}[/]")
             return EXIT_USAGE
     if args.calib is not None and not args.int8:
         console.print("[yellow]--calib given without --int8: its images only feed the fp32 parity check[/]")

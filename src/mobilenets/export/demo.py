@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from mobilenets.parity import format_parity
 from mobilenets.runtimes import runtime_missing
@@ -46,12 +47,12 @@ def demo_deploy(
     missing_onnx = runtime_missing("onnx") or runtime_missing("onnxruntime")
     jobs: list[tuple[str, bool, Path]] = []
     if missing_onnx:
-        console.print(f"[yellow]ONNX export skipped: {missing_onnx}[/]")
+        console.print(f"[yellow]ONNX export skipped: {escape(missing_onnx)}[/]")
     else:
         jobs += [("onnx", False, out_dir / f"{stem}.onnx"), ("onnx", True, out_dir / f"{stem}.int8.onnx")]
     missing_et = runtime_missing("executorch")
     if missing_et:
-        console.print(f"[yellow]ExecuTorch export skipped: {missing_et}[/]")
+        console.print(f"[yellow]ExecuTorch export skipped: {escape(missing_et)}[/]")
     else:
         jobs += [
             ("executorch", False, out_dir / f"{stem}.pte"),
