@@ -61,6 +61,7 @@ def print_profile(console: Console, model: nn.Module, resolution: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobilenets.augment import Normalize
     from mobilenets.cli.eval import report_table, run_eval
     from mobilenets.cli.train import line_buffered_stdout
     from mobilenets.digits import split_digits
@@ -104,10 +105,9 @@ def run(args: argparse.Namespace) -> int:
     held_out = split_digits(resolution)[1]
     picks = torch.linspace(0, len(held_out.labels) - 1, args.samples).round().long().tolist()
     images = torch.from_numpy(held_out.images[picks]).permute(0, 3, 1, 2).float() / 255.0  # (S, 3, H, W)
-    mean = torch.tensor(model.preprocess.mean).view(1, -1, 1, 1)
-    std = torch.tensor(model.preprocess.std).view(1, -1, 1, 1)
+    normalize = Normalize(model.preprocess.mean, model.preprocess.std)  # as train and eval do
     with torch.no_grad():
-        probs = model((images - mean) / std).softmax(dim=1)  # (S, 10)
+        probs = model(normalize(images)).softmax(dim=1)  # (S, 10)
     confidence, predicted = probs.max(dim=1)
     labels = model.labels or [str(i) for i in range(probs.shape[1])]
     table = Table(title="held-out predictions")
