@@ -15,6 +15,7 @@ import os
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,32 +33,22 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     Returns:
         The path written.
     """
+    return atomic_write_file(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp_path)``, fsync the result and rename it over ``path``.
+
+    The temporary file sits in the target's folder, so the rename never crosses filesystems.
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    # The rename itself lives in the directory entry: sync that too, or a power cut can lose it.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
-
-
-def atomic_write_file(path: str | Path, write: Any) -> Path:
-    """Call ``write(tmp_path)`` then fsync and rename the result to ``path`` (for non-torch files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    os.close(handle)
+    tmp = Path(tmp_name)
     try:
         write(tmp)
         with open(tmp, "rb") as file:
@@ -66,6 +57,12 @@ def atomic_write_file(path: str | Path, write: Any) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    # The rename itself lives in the directory entry: sync that too, or a power cut can lose it.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
     return path
 
 
