@@ -120,6 +120,12 @@ def test_official_table_is_consistent() -> None:
     keras_v3 = [e for e in entries if e.source == "keras" and "mobilenet_v3" in e.url]
     assert len(keras_v3) == 6 and all(e.md5 and len(e.md5) == 32 for e in keras_v3)
     assert find_official("mobilenet_v2", "torchvision").url.endswith("mobilenet_v2-7ebf99e0.pth")
+    # torchvision's older release by its enum name (MobileNet_V2_Weights.IMAGENET1K_V1)
+    original = find_official("mobilenet_v2", "torchvision:IMAGENET1K_V1")
+    assert original.url.endswith("mobilenet_v2-b0353104.pth") and original.crop_pct is None
+    assert find_official("mobilenet_v3_large", "torchvision:IMAGENET1K_V1").sha256_prefix == "8738ca79"
+    with pytest.raises(ValueError, match=r"torchvision publishes no weights for 'mobilenet_v2'"):
+        find_official("mobilenet_v2", "torchvision:IMAGENET1K_V3")
     assert find_official("mobilenet_v1_0.5_160", "keras").url.endswith("mobilenet/mobilenet_5_0_160_tf.h5")
     assert (
         find_official("mobilenet_v3_large", "timm:tf_mobilenetv3_large_100").timm_model

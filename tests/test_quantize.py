@@ -90,3 +90,36 @@ def test_agreement_counts_disagreements_and_accuracies() -> None:
     )
     assert report["agreement"] == 0.75 and report["disagreements"] == 1 and report["passed"] is False
     assert report["float_accuracy"] == 0.75 and report["int8_accuracy"] == 0.5
+
+
+def _input_scale(path: Path) -> float:
+    """The scale of the QuantizeLinear that quantizes the graph's input image."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    initializers = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    first = next(n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == graph.input[0].name)
+    return float(initializers[first.input[1]])
+
+
+def test_percentile_calibration_ignores_rare_outliers_that_minmax_keeps(
+    digits_weights: Path, tmp_path: Path
+) -> None:
+    from mobilenets import load_model
+    from mobilenets.export import export_onnx, quantize_onnx
+
+    float_path = export_onnx(load_model(digits_weights), tmp_path / "float.onnx")
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-2.0, 2.0, size=(40, 3, 32, 32)).astype(np.float32)  # 40: not a batch multiple
+    calibration[7, 0, :2, :3] = 1000.0  # six outlier pixels in 122,880 values (0.005%)
+    scales = {}
+    for method in ("minmax", "percentile"):
+        out = tmp_path / f"{method}.onnx"
+        quantize_onnx(float_path, out, calibration, keep_float_ends=False, calibration_method=method)
+        scales[method] = _input_scale(out)
+    # uint8 asymmetric: min/max spans the whole observed range, every batch merged
+    assert scales["minmax"] == pytest.approx((1000.0 - calibration.min()) / 255, rel=1e-3)
+    # the percentile range stays near the bulk of the values, [-2, 2]
+    assert scales["percentile"] < 4.5 / 255
+    with pytest.raises(ValueError, match=r"calibration_method='kl' is unknown; use one of percentile, minm"):
+        quantize_onnx(float_path, tmp_path / "x.onnx", calibration, calibration_method="kl")

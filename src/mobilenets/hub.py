@@ -55,6 +55,8 @@ class OfficialWeights:
         sha256_prefix: leading hex digits of its SHA-256, where the publisher gives them.
         md5: its MD5, where that is what the publisher gives.
         timm_model: timm's name, for timm files (decides padding and preprocessing).
+        release: torchvision's name for the weights (its ``*_Weights`` enum member, such as
+            'IMAGENET1K_V1'), which picks an older file than the default ('torchvision:IMAGENET1K_V1').
         crop_pct: the publisher's evaluation crop, where it differs from the source default
             (torchvision's V2 recipes resize to 232, not 256, before the 224 crop).
     """
@@ -65,7 +67,13 @@ class OfficialWeights:
     sha256_prefix: str | None = None
     md5: str | None = None
     timm_model: str | None = None
+    release: str | None = None
     crop_pct: float | None = None
+
+    @property
+    def variant(self) -> str | None:
+        """What follows the colon in 'timm:<name>' or 'torchvision:<release>', if anything."""
+        return self.timm_model or self.release
 
     @property
     def file_name(self) -> str:
@@ -86,12 +94,14 @@ def _model_name(base: str, width: float, size: int) -> str:
 
 def _official_table() -> list[OfficialWeights]:
     table = [
-        # torchvision's current default ("IMAGENET1K_V2" for V2 and V3-Large, "V1" for V3-Small).
+        # torchvision's current default ("IMAGENET1K_V2" for V2 and V3-Large, "V1" for V3-Small)
+        # comes first, so plain 'torchvision' picks it; the older releases follow.
         OfficialWeights(
             "mobilenet_v2",
             "torchvision",
             TORCHVISION_URL + "mobilenet_v2-7ebf99e0.pth",
             "7ebf99e0",
+            release="IMAGENET1K_V2",
             crop_pct=224 / 232,
         ),
         OfficialWeights(
@@ -99,6 +109,7 @@ def _official_table() -> list[OfficialWeights]:
             "torchvision",
             TORCHVISION_URL + "mobilenet_v3_large-5c1a4163.pth",
             "5c1a4163",
+            release="IMAGENET1K_V2",
             crop_pct=224 / 232,
         ),
         OfficialWeights(
@@ -106,6 +117,22 @@ def _official_table() -> list[OfficialWeights]:
             "torchvision",
             TORCHVISION_URL + "mobilenet_v3_small-047dcff4.pth",
             "047dcff4",
+            release="IMAGENET1K_V1",
+        ),
+        # The original releases, evaluated with the classic resize-256 / crop-224.
+        OfficialWeights(
+            "mobilenet_v2",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v2-b0353104.pth",
+            "b0353104",
+            release="IMAGENET1K_V1",
+        ),
+        OfficialWeights(
+            "mobilenet_v3_large",
+            "torchvision",
+            TORCHVISION_URL + "mobilenet_v3_large-8738ca79.pth",
+            "8738ca79",
+            release="IMAGENET1K_V1",
         ),
     ]
     timm_release = {  # timm name -> (our model, release file); the suffix is the SHA-256 prefix
@@ -168,7 +195,8 @@ OFFICIAL_WEIGHTS: list[OfficialWeights] = _official_table()
 
 
 def find_official(model: str, source: str) -> OfficialWeights:
-    """The official file for a model name and 'torchvision' / 'timm' / 'keras' / 'timm:<name>'.
+    """The official file for a model name and 'torchvision' / 'timm' / 'keras' / 'timm:<name>' /
+    'torchvision:<release>'.
 
     Raises:
         ValueError: no such file is published; lists what is.
@@ -178,7 +206,7 @@ def find_official(model: str, source: str) -> OfficialWeights:
     for entry in OFFICIAL_WEIGHTS:
         if entry.source != source or _canonical(entry.model) != wanted:
             continue
-        if variant and entry.timm_model != variant.split(".")[0]:
+        if variant and entry.variant != variant.split(".")[0]:
             continue
         return entry
     offered = sorted({e.model for e in OFFICIAL_WEIGHTS if e.source == source})
@@ -248,7 +276,8 @@ def fetch_official(model: str, source: str) -> Path:
 
     Args:
         model: our model name ('mobilenet_v2', 'mobilenet_v1_0.5_160').
-        source: 'torchvision', 'timm', 'keras' or 'timm:<timm model name>'.
+        source: 'torchvision', 'timm', 'keras', 'timm:<timm model name>' or
+            'torchvision:<release>' ('torchvision:IMAGENET1K_V1').
 
     Returns:
         Path to the ``.safetensors`` file under ``cache_dir()/converted``.
@@ -257,7 +286,7 @@ def fetch_official(model: str, source: str) -> Path:
     from mobilenets.weights import read_metadata, save_weights
 
     entry = find_official(model, source)
-    tag = entry.timm_model or entry.source
+    tag = entry.timm_model or "-".join(filter(None, (entry.source, entry.release)))
     converted = cache_dir() / "converted" / f"{_model_name(*_canonical(entry.model))}-{tag}.safetensors"
     if converted.is_file():
         return converted
