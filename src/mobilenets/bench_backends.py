@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobilenets.fold import fold_batchnorm
+from mobilenets.fold import fold_for_inference
 from mobilenets.model import MobileNet
 from mobilenets.runtimes import executorch_runner, onnxruntime_runner, openvino_runner, runtime_missing
 
@@ -101,7 +101,7 @@ class ChannelsLast(Backend):
     name = "channels_last"
 
     def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        network = fold_batchnorm(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        network = fold_for_inference(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return _torch_call(network, inputs.contiguous(memory_format=torch.channels_last))
 
 
@@ -111,7 +111,7 @@ class Compile(Backend):
     name = "compile"
 
     def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        network = torch.compile(fold_batchnorm(model))
+        network = torch.compile(fold_for_inference(model))
         return _torch_call(network, inputs)  # type: ignore[arg-type]
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mobilenets.export.onnx_export import onnx_metadata, quiet_export
-from mobilenets.fold import fold_batchnorm
+from mobilenets.fold import fold_for_inference
 from mobilenets.model import MobileNet
 from mobilenets.runtimes import require_runtime
 
@@ -83,7 +83,7 @@ def export_executorch(
     """Export ``model`` to an ExecuTorch program lowered to XNNPACK.
 
     Args:
-        model: the model (batch norm is folded first).
+        model: the model (batch norm and SE gate affines are folded first, see ``fold``).
         path: the .pte file to write; ``path + '.json'`` receives labels and preprocessing.
         int8: quantize with the XNNPACK quantizer (needs ``calibration``).
         calibration: (N, C, H, W) float32 preprocessed images for the int8 ranges.
@@ -98,7 +98,7 @@ def export_executorch(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     input_size = tuple(model.preprocess.input_size)
-    network = fold_batchnorm(model)
+    network = fold_for_inference(model)
     with quiet_export():
         if int8:
             assert calibration is not None

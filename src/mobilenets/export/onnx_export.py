@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mobilenets.fold import fold_batchnorm
+from mobilenets.fold import fold_for_inference
 from mobilenets.model import MobileNet
 from mobilenets.runtimes import require_runtime
 
@@ -123,7 +123,7 @@ def export_onnx(
         model: the model; its ``preprocess.input_size`` fixes the exported height and width
             (a fixed size turns TF 'SAME' padding into constant pads).
         path: the .onnx file to write.
-        fold: fold batch norm into the convolutions first (the default; ``False`` keeps the
+        fold: fold batch norm and SE gate affines first (the default; ``False`` keeps the
             BatchNormalization nodes, for comparisons).
         opset: ONNX opset, at least 17.
         example_batch: the batch used to trace; any batch runs afterwards. It must be > 1 so
@@ -138,7 +138,7 @@ def export_onnx(
         raise ValueError(f"opset={opset} is too old; ONNX export needs opset >= 17")
     if model.config.features_only:
         raise ValueError("features_only models have several outputs; export a classifier or headless model")
-    network: nn.Module = fold_batchnorm(model) if fold else model.eval()
+    network: nn.Module = fold_for_inference(model) if fold else model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(example_batch, *model.preprocess.input_size)
