@@ -117,7 +117,6 @@ def quantize_onnx(
         The path written.
     """
     require_runtime("onnxruntime")
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if len(calibration) == 0:
@@ -125,34 +124,31 @@ def quantize_onnx(
     if calibration_method not in CALIBRATION_METHODS:
         known = ", ".join(CALIBRATION_METHODS)
         raise ValueError(f"calibration_method={calibration_method!r} is unknown; use one of {known}")
-    method = CalibrationMethod.Percentile if calibration_method == "percentile" else CalibrationMethod.MinMax
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, quiet_export():
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         kept = first_and_last_layers(prepared) if keep_float_ends else []
-        quantize_static(
-            str(prepared),
-            str(out_path),
-            _make_reader(calibration, CALIBRATION_BATCH),
-            quant_format=QuantFormat.QDQ,
-            per_channel=per_channel,
-            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=method,
-            nodes_to_exclude=kept,
-            extra_options={
-                "ActivationSymmetric": symmetric_activations,
-                "CalibPercentile": PERCENTILE,
-                "CalibStridedMinMax": 1,  # one batch at a time (any method, despite the name)
-            },
-        )
+        used = calibration_method
+        try:
+            _quantize_static(prepared, out_path, calibration, used, per_channel, symmetric_activations, kept)
+        except ValueError as error:
+            # ONNX Runtime's percentile histogram spans [min |x|, max |x|] in 2048 float32 bins,
+            # which numpy refuses when every value lies within a few float32 steps of the others:
+            # an SE gate saturated at 1 on every calibration image, as in untrained V3 models.
+            # Fall back to min/max ranges for the model, and say so in its metadata.
+            if used != "percentile" or "bins" not in str(error):
+                raise
+            used = f"minmax (percentile failed: {error})"
+            _quantize_static(
+                prepared, out_path, calibration, "minmax", per_channel, symmetric_activations, kept
+            )
     metadata = {
         key: value if isinstance(value, str) else _json(value)
         for key, value in read_onnx_metadata(float_path).items()
     }
-    ranges = f"percentile {PERCENTILE}" if calibration_method == "percentile" else "MinMax"
+    ranges = f"percentile {PERCENTILE}" if used == "percentile" else used
     metadata["quantization"] = _json(
         {
             "tool": "onnxruntime.quantization.quantize_static",
@@ -166,6 +162,37 @@ def quantize_onnx(
     )
     write_onnx_metadata(out_path, metadata)
     return out_path
+
+
+def _quantize_static(
+    prepared: Path,
+    out_path: Path,
+    calibration: np.ndarray,
+    calibration_method: str,
+    per_channel: bool,
+    symmetric_activations: bool,
+    kept: list[str],
+) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        str(prepared),
+        str(out_path),
+        _make_reader(calibration, CALIBRATION_BATCH),
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.Percentile
+        if calibration_method == "percentile"
+        else CalibrationMethod.MinMax,
+        nodes_to_exclude=kept,
+        extra_options={
+            "ActivationSymmetric": symmetric_activations,
+            "CalibPercentile": PERCENTILE,
+            "CalibStridedMinMax": 1,  # one batch at a time (any method, despite the name)
+        },
+    )
 
 
 def _json(value: object) -> str:
