@@ -38,3 +38,22 @@ def test_int8_pte_agrees_with_float(digits_weights: Path, tmp_path: Path) -> Non
     assert result.parity["kind"] == "int8" and result.parity["samples"] == 450
     assert float(result.parity["agreement"]) >= 0.95  # type: ignore[arg-type]
     assert result.path.stat().st_size < (tmp_path / "d.int8.pte").stat().st_size + 1
+
+
+def test_percentile_observer_ignores_rare_outliers_that_the_histogram_search_keeps() -> None:
+    import torch
+
+    from mobilenets.export.percentile_observer import PercentileObserver
+
+    values = torch.rand(122_880, generator=torch.Generator().manual_seed(0)) * 4 - 2  # uniform [-2, 2]
+    values[:6] = 1000.0  # six outliers in 122,880 values (0.005%), as in test_quantize.py
+    observer = PercentileObserver(dtype=torch.qint8, quant_min=-128, quant_max=127)
+    observer(values)
+    scale, zero_point = observer.calculate_qparams()
+    # the range stays within a histogram bin ((1002 / 2048) wide) of the bulk [-2, 2]
+    assert float(scale) < (4 + 2 * 1002 / 2048) / 255
+    assert -128 <= int(zero_point) <= 127
+    # a constant tensor has no percentile to take: the observer's own search handles it
+    constant = PercentileObserver(dtype=torch.qint8, quant_min=-128, quant_max=127)
+    constant(torch.full((100,), 3.0))
+    assert torch.isfinite(constant.calculate_qparams()[0]).all()

@@ -4,8 +4,9 @@ A .pte file is what the ExecuTorch runtime loads on Android, iOS and embedded Li
 is its optimized CPU backend (Arm NEON and x86 AVX kernels). int8 goes through the PT2E flow:
 the float graph is captured with ``torch.export``, the XNNPACK quantizer annotates it
 (symmetric per-channel int8 weights, asymmetric int8 activations), observers record ranges on
-calibration images, and ``convert_pt2e`` turns the ranges into quantize/dequantize pairs that
-the partitioner then maps onto XNNPACK's int8 kernels.
+calibration images (clipped at a percentile, see ``percentile_observer``), and ``convert_pt2e``
+turns the ranges into quantize/dequantize pairs that the partitioner then maps onto XNNPACK's
+int8 kernels.
 
 A .pte has no free-form metadata slot, so the labels and preprocessing go in a JSON file
 beside it (``model.pte.json``), with the same keys as the ONNX metadata.
@@ -13,6 +14,7 @@ beside it (``model.pte.json``), with the same keys as the ONNX metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -57,8 +59,20 @@ def _quantize_pt2e(
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from mobilenets.export.percentile_observer import PercentileObserver
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    # Same activation spec, observed by PercentileObserver; XNNPACK's own observer arguments
+    # (its minimum scale) carry over from the partial it built.
+    default = config.output_activation.observer_or_fake_quant_ctr
+    arguments = getattr(getattr(default, "p", None), "keywords", {})
+    activations = dataclasses.replace(
+        config.output_activation, observer_or_fake_quant_ctr=PercentileObserver.with_args(**arguments)
+    )
     quantizer = XNNPACKQuantizer()
-    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    quantizer.set_global(
+        dataclasses.replace(config, input_activation=activations, output_activation=activations)
+    )
     if keep_float_ends:
         quantizer.set_filter_function(_outside_float_modules)
     # Capture with a dynamic batch so calibration can run in batches of any size.
