@@ -16,7 +16,9 @@ copies can be compared. Nothing here is a made-up hash.
 Cache layout (``$MOBILENETS_CACHE``, default ``~/.cache/mobilenets``)::
 
     downloads/<original file name>           what the publisher serves, kept as downloaded
-    converted/<model>-<source>.safetensors   the mobilenets file, built once
+    converted/<model>-<tag>.safetensors      the mobilenets file, built once; the tag is the source
+                                             ('torchvision-IMAGENET1K_V1' with torchvision's release,
+                                             the model name for timm)
 """
 
 from __future__ import annotations

@@ -130,17 +130,19 @@ def quantize_onnx(
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         kept = first_and_last_layers(prepared) if keep_float_ends else []
-        used = calibration_method
+        ranges = f"percentile {PERCENTILE}" if calibration_method == "percentile" else "MinMax"
         try:
-            _quantize_static(prepared, out_path, calibration, used, per_channel, symmetric_activations, kept)
+            _quantize_static(
+                prepared, out_path, calibration, calibration_method, per_channel, symmetric_activations, kept
+            )
         except ValueError as error:
             # ONNX Runtime's percentile histogram spans [min |x|, max |x|] in 2048 float32 bins,
             # which numpy refuses when every value lies within a few float32 steps of the others:
             # an SE gate saturated at 1 on every calibration image, as in untrained V3 models.
             # Fall back to min/max ranges for the model, and say so in its metadata.
-            if used != "percentile" or "bins" not in str(error):
+            if calibration_method != "percentile" or "bins" not in str(error):
                 raise
-            used = f"minmax (percentile failed: {error})"
+            ranges = f"minmax (percentile failed: {error})"
             _quantize_static(
                 prepared, out_path, calibration, "minmax", per_channel, symmetric_activations, kept
             )
@@ -148,7 +150,6 @@ def quantize_onnx(
         key: value if isinstance(value, str) else _json(value)
         for key, value in read_onnx_metadata(float_path).items()
     }
-    ranges = f"percentile {PERCENTILE}" if used == "percentile" else used
     metadata["quantization"] = _json(
         {
             "tool": "onnxruntime.quantization.quantize_static",
