@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="calibration images: a folder (a quarter is held out for the agreement check) or 'digits'",
     )
     parser.add_argument("--calib-samples", type=int, default=256, help="images used to calibrate (256)")
+    parser.add_argument(
+        "--no-bias-correction",
+        dest="bias_correction",
+        action="store_false",
+        help="int8: leave weight rounding to the quantizer, without correcting the biases for it",
+    )
     parser.add_argument("--out", help="output file (default: the weights' name, .onnx / .int8.onnx / .pte)")
     parser.set_defaults(handler=run)
 
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         int8=args.int8,
         calib=args.calib,
         calib_samples=args.calib_samples,
+        bias_correction=args.bias_correction,
     )
     console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB)")
     console.print(format_parity(result.parity))

@@ -3,8 +3,8 @@
 A .pte file is what the ExecuTorch runtime loads on Android, iOS and embedded Linux; XNNPACK
 is its optimized CPU backend (Arm NEON and x86 AVX kernels). int8 goes through the PT2E flow:
 the float graph is captured with ``torch.export``, the XNNPACK quantizer annotates it
-(symmetric per-channel int8 weights, asymmetric int8 activations), observers record ranges on
-calibration images (clipped at a percentile, see ``percentile_observer``), and ``convert_pt2e``
+(symmetric per-channel int8 weights, asymmetric int8 activations, conv + clamp fused; see
+``xnnpack_int8``), observers record ranges on calibration images, and ``convert_pt2e``
 turns the ranges into quantize/dequantize pairs that the partitioner then maps onto XNNPACK's
 int8 kernels.
 
@@ -14,7 +14,6 @@ beside it (``model.pte.json``), with the same keys as the ONNX metadata.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -22,7 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobilenets.export.bias_correction import FLOAT_MODULES, int8_ready_network
 from mobilenets.export.onnx_export import onnx_metadata, quiet_export
+from mobilenets.export.xnnpack_int8 import xnnpack_int8_quantizer
 from mobilenets.fold import fold_for_inference
 from mobilenets.model import MobileNet
 from mobilenets.runtimes import require_runtime
@@ -39,9 +40,6 @@ def _lower_to_pte(network: nn.Module, example: torch.Tensor, path: Path) -> None
     path.write_bytes(program.buffer)
 
 
-FLOAT_MODULES = ("stem", "classifier")  # kept in float, as in the int8 ONNX (see quantize.py)
-
-
 def _outside_float_modules(node: torch.fx.Node) -> bool:
     """True for graph nodes that do not come from the stem or the classifier."""
     stack = node.meta.get("nn_module_stack") or {}
@@ -53,28 +51,9 @@ def _quantize_pt2e(
     network: nn.Module, calibration: np.ndarray, input_size: tuple[int, ...], keep_float_ends: bool = True
 ) -> nn.Module:
     """PT2E static int8 quantization with the XNNPACK quantizer, calibrated on ``calibration``."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from mobilenets.export.percentile_observer import PercentileObserver
-
-    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
-    # Same activation spec, observed by PercentileObserver; XNNPACK's own observer arguments
-    # (its minimum scale) carry over from the partial it built.
-    default = config.output_activation.observer_or_fake_quant_ctr
-    arguments = getattr(getattr(default, "p", None), "keywords", {})
-    activations = dataclasses.replace(
-        config.output_activation, observer_or_fake_quant_ctr=PercentileObserver.with_args(**arguments)
-    )
-    quantizer = XNNPACKQuantizer()
-    quantizer.set_global(
-        dataclasses.replace(config, input_activation=activations, output_activation=activations)
-    )
-    if keep_float_ends:
-        quantizer.set_filter_function(_outside_float_modules)
+    quantizer = xnnpack_int8_quantizer(_outside_float_modules if keep_float_ends else None)
     # Capture with a dynamic batch so calibration can run in batches of any size.
     batch = torch.export.Dim("batch", min=1, max=4096)
     example = torch.randn(2, *input_size)
@@ -93,6 +72,7 @@ def export_executorch(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     batch_size: int = 1,
+    bias_correction: bool = True,
 ) -> Path:
     """Export ``model`` to an ExecuTorch program lowered to XNNPACK.
 
@@ -102,6 +82,8 @@ def export_executorch(
         int8: quantize with the XNNPACK quantizer (needs ``calibration``).
         calibration: (N, C, H, W) float32 preprocessed images for the int8 ranges.
         batch_size: the program's fixed batch size (phones run one image at a time).
+        bias_correction: with ``int8``, correct the biases for the weights' rounding
+            (``bias_correction``).
 
     Returns:
         The .pte path written.
@@ -112,11 +94,13 @@ def export_executorch(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     input_size = tuple(model.preprocess.input_size)
-    network = fold_for_inference(model)
     with quiet_export():
         if int8:
             assert calibration is not None
+            network = int8_ready_network(model, calibration, bias_correction)
             network = _quantize_pt2e(network, calibration, input_size)
+        else:
+            network = fold_for_inference(model)
         _lower_to_pte(network, torch.randn(batch_size, *input_size), path)
     sidecar = {key: _decode(value) for key, value in onnx_metadata(model, folded=True).items()}
     sidecar["input_layout"] = f"NCHW float32, batch fixed at {batch_size}, normalized as in `preprocess`"

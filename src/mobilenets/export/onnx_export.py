@@ -116,6 +116,7 @@ def export_onnx(
     fold: bool = True,
     opset: int = DEFAULT_OPSET,
     example_batch: int = 2,
+    network: nn.Module | None = None,
 ) -> Path:
     """Export ``model`` to ONNX with a dynamic batch axis and the metadata described above.
 
@@ -128,6 +129,8 @@ def export_onnx(
         opset: ONNX opset, at least 17.
         example_batch: the batch used to trace; any batch runs afterwards. It must be > 1 so
             the exporter cannot specialize the batch axis to a constant.
+        network: the module to trace instead of ``model`` folded, e.g. one prepared for int8
+            (``bias_correction.int8_ready_network``); ``model`` still supplies the metadata.
 
     Returns:
         The path written.
@@ -138,7 +141,8 @@ def export_onnx(
         raise ValueError(f"opset={opset} is too old; ONNX export needs opset >= 17")
     if model.config.features_only:
         raise ValueError("features_only models have several outputs; export a classifier or headless model")
-    network: nn.Module = fold_for_inference(model) if fold else model.eval()
+    if network is None:
+        network = fold_for_inference(model) if fold else model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(example_batch, *model.preprocess.input_size)

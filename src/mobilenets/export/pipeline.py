@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mobilenets.export.bias_correction import int8_ready_network
 from mobilenets.export.calibration import ImageSet, calibration_sets
 from mobilenets.export.executorch_export import export_executorch
 from mobilenets.export.onnx_export import export_onnx
@@ -77,6 +78,7 @@ def export_model(
     int8: bool = False,
     calib: str | Path | None = None,
     calib_samples: int = 256,
+    bias_correction: bool = True,
 ) -> ExportResult:
     """Export a model to ONNX or ExecuTorch, fp32 or int8, and check it against the eager model.
 
@@ -89,6 +91,8 @@ def export_model(
         calib: with ``int8``, a folder of images or ``'digits'``; part of it calibrates, the
             rest is held out for the agreement check.
         calib_samples: at most this many images calibrate.
+        bias_correction: with ``int8``, put the weights on the int8 grid and correct the
+            biases for their rounding on the calibration images (see ``bias_correction``).
 
     Returns:
         The written file and its parity report (also saved as ``<file>.parity.json``).
@@ -109,13 +113,18 @@ def export_model(
     if export_format == "onnx" and int8:
         assert calibration is not None
         with tempfile.TemporaryDirectory() as scratch:
-            float_path = export_onnx(model, Path(scratch) / "float.onnx")
+            network = int8_ready_network(model, calibration.inputs, bias_correction)
+            float_path = export_onnx(model, Path(scratch) / "float.onnx", network=network)
             quantize_onnx(float_path, path, calibration.inputs)
     elif export_format == "onnx":
         export_onnx(model, path)
     else:
         export_executorch(
-            model, path, int8=int8, calibration=None if calibration is None else calibration.inputs
+            model,
+            path,
+            int8=int8,
+            calibration=None if calibration is None else calibration.inputs,
+            bias_correction=bias_correction,
         )
 
     runner = runner_for_file(path)
