@@ -37,6 +37,7 @@ def test_int8_digits_export_agrees_with_float(digits_weights: Path, tmp_path: Pa
     )
     report = json.loads(Path(f"{out}.parity.json").read_text())
     assert report["kind"] == "int8" and report["samples"] == 450  # the whole held-out split
+    assert report["bias_correction"] is True  # on by default
     assert report["float_accuracy"] > 0.8  # the fixture really learned the digits
     assert report["agreement"] >= 0.95
     assert abs(report["int8_accuracy"] - report["float_accuracy"]) < 0.05

@@ -133,6 +133,7 @@ def export_model(
         assert check is not None
         report = int8_agreement(reference, runner, check.inputs, check.labels)
         report["held_out_source"] = check.source
+        report["bias_correction"] = bias_correction
         report["skipped_files"] = list(check.skipped)
     else:
         inputs = check.inputs[:FP32_CHECK_SAMPLES] if check is not None and len(check) else None
