@@ -138,3 +138,19 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "held-out top-1" in done.stdout and "s of training wall time" in done.stdout
     for name in ("curves.png", "confusion.png", "predictions.png", "final.safetensors", "best.safetensors"):
         assert (tmp_path / name).stat().st_size > 0
+
+    # The demo ends by deploying the trained model: four exports, each checked, then a bench table.
+    deploy = done.stdout[done.stdout.index("6. Deploy") :]
+    for name in ("final.onnx", "final.int8.onnx", "final.pte", "final.int8.pte"):
+        report = json.loads((tmp_path / "export" / f"{name}.parity.json").read_text())
+        assert report["kind"] == ("int8" if ".int8." in name else "fp32")
+        if report["kind"] == "fp32":
+            assert report["passed"], report  # float exports match eager within 1e-4 of the logit scale
+        else:
+            assert report["samples"] > 0 and 0.0 <= report["agreement"] <= 1.0
+        assert name in deploy
+    bench = deploy[deploy.rindex("final.int8.pte") :]  # everything after the last export line
+    assert "mobilenets bench" in bench and "median ms" in bench and "% of peak" in bench
+    for backend in ("eager", "onnxruntime", "onnxruntime-int8", "openvino", "executorch"):
+        assert backend in bench
+    assert "Result" not in deploy  # nothing after the deploy step but its own output
