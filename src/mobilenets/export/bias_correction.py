@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobilenets.export.calibration import calibration_batches
 from mobilenets.fold import fold_for_inference
 
 INT8_MAX = 127  # symmetric int8 weights: [-127, 127], the grid of both quantizers
 FLOAT_MODULES = ("stem", "classifier")  # left in float by the int8 exports (see quantize.py)
-CALIBRATION_BATCH = 16
 
 
 def round_to_int8_grid(weight: torch.Tensor) -> torch.Tensor:
@@ -97,8 +97,8 @@ def bias_corrected_int8_weights(
 
     handles = [modules[name].register_forward_hook(observe(name)) for name in names]
     try:
-        for start in range(0, len(calibration), CALIBRATION_BATCH):
-            corrected(torch.from_numpy(np.ascontiguousarray(calibration[start : start + CALIBRATION_BATCH])))
+        for images in calibration_batches(calibration):
+            corrected(images)
     finally:
         for handle in handles:
             handle.remove()

@@ -7,10 +7,12 @@ into a calibration part and a held-out part, deterministically.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from mobilenets.images import ImageLoadError, find_images, load_image
@@ -18,6 +20,15 @@ from mobilenets.preprocess import PreprocessConfig, preprocess_image
 
 DIGITS = "digits"
 SPLIT_SEED = 0
+# Calibration runs a few images at a time: a whole set at 224 px through a network with
+# observers would need gigabytes at once.
+CALIBRATION_BATCH = 16
+
+
+def calibration_batches(calibration: np.ndarray) -> Iterator[torch.Tensor]:
+    """``calibration`` (N, C, H, W) as float tensors of at most ``CALIBRATION_BATCH`` images."""
+    for start in range(0, len(calibration), CALIBRATION_BATCH):
+        yield torch.from_numpy(np.ascontiguousarray(calibration[start : start + CALIBRATION_BATCH]))
 
 
 @dataclass(frozen=True)

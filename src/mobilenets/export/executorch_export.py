@@ -22,13 +22,12 @@ import torch
 from torch import nn
 
 from mobilenets.export.bias_correction import FLOAT_MODULES, int8_ready_network
+from mobilenets.export.calibration import calibration_batches
 from mobilenets.export.onnx_export import onnx_metadata, quiet_export
 from mobilenets.export.xnnpack_int8 import xnnpack_int8_quantizer
 from mobilenets.fold import fold_for_inference
 from mobilenets.model import MobileNet
 from mobilenets.runtimes import require_runtime
-
-CALIBRATION_BATCH = 16
 
 
 def _lower_to_pte(network: nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -60,8 +59,8 @@ def _quantize_pt2e(
     captured = torch.export.export(network, (example,), dynamic_shapes=({0: batch},)).module()
     prepared = prepare_pt2e(captured, quantizer)
     with torch.no_grad():
-        for start in range(0, len(calibration), CALIBRATION_BATCH):
-            prepared(torch.from_numpy(np.ascontiguousarray(calibration[start : start + CALIBRATION_BATCH])))
+        for images in calibration_batches(calibration):
+            prepared(images)
     return convert_pt2e(prepared)
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mobilenets.export.calibration import CALIBRATION_BATCH
 from mobilenets.export.onnx_export import INPUT_NAME, quiet_export, read_onnx_metadata, write_onnx_metadata
 from mobilenets.runtimes import require_runtime
 
-CALIBRATION_BATCH = 16
 CALIBRATION_METHODS = ("percentile", "minmax")
 PERCENTILE = 99.99
 
