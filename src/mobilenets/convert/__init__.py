@@ -4,6 +4,13 @@
 unpickling or safetensors for PyTorch), detects which library wrote it, renames every tensor
 onto our module names (one module per source), finds the config that fits the shapes, checks
 that the result loads, and writes a ``.safetensors`` file that ``load_model`` rebuilds alone.
+
+Converters never guess settings the tensors do not determine. timm's ``tf_mobilenetv3_*`` ports
+and its own ``mobilenetv3_*`` models have identical state dicts but need different padding, BN
+eps and preprocessing; unless ``timm_model``, a name stored in the file or the hub's
+``config.json`` beside it says which, conversion stops with ``AmbiguousSourceError`` (a
+``ConversionError``; exit code 2 on the command line). torchvision and Keras files have no such
+twins: each layout comes from one library with one set of settings per structure.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Literal
 
 import torch
 
-from mobilenets.convert.common import ConversionError, Converted
+from mobilenets.convert.common import AmbiguousSourceError, ConversionError, Converted
 from mobilenets.convert.keras import KERAS_SUFFIXES, convert_keras
 from mobilenets.convert.timm import convert_timm, looks_like_timm
 from mobilenets.convert.torchvision import convert_torchvision, looks_like_torchvision
@@ -25,7 +32,15 @@ from mobilenets.safe_load import load_any_state_dict
 Source = Literal["torchvision", "timm", "keras"]
 SOURCES: tuple[str, ...] = ("torchvision", "timm", "keras")
 
-__all__ = ["SOURCES", "ConversionError", "Converted", "convert_file", "convert_weights", "detect_source"]
+__all__ = [
+    "SOURCES",
+    "AmbiguousSourceError",
+    "ConversionError",
+    "Converted",
+    "convert_file",
+    "convert_weights",
+    "detect_source",
+]
 
 
 def _is_keras_file(path: Path) -> bool:
@@ -68,7 +83,13 @@ def convert_file(
     source: str | None = None,
     timm_model: str | None = None,
 ) -> Converted:
-    """Convert a foreign weights file in memory (see ``convert_weights``)."""
+    """Convert a foreign weights file in memory (see ``convert_weights``).
+
+    Raises:
+        AmbiguousSourceError: a timm file that fits a ``tf_`` port and a timm-trained model,
+            with nothing naming which (pass ``timm_model``).
+        ConversionError: the file cannot be mapped.
+    """
     src = Path(src)
     if not src.is_file():
         raise ConversionError(f"{src}: no such file")
@@ -113,12 +134,15 @@ def convert_weights(
         arch: our model name ('mobilenet_v1_0.5_160'); guessed from the weights if None.
         source: 'torchvision', 'timm' or 'keras'; detected from the file if None.
         timm_model: timm's model name, for padding, BN eps and preprocessing of timm files
-            that come without a ``config.json``.
+            that come without a ``config.json`` (or a model name stored in the file).
 
     Returns:
         The converted model (eval mode, with ``preprocess`` and ``labels``).
 
     Raises:
+        AmbiguousSourceError: a timm V3-Large/Small file that fits both the ``tf_`` port and
+            timm's own model, with nothing naming which; nothing is written. The message names
+            both candidates and how they differ.
         ConversionError: the file cannot be mapped; says what it looks like and why.
     """
     from mobilenets.weights import save_weights

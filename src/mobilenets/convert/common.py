@@ -31,6 +31,25 @@ class ConversionError(ValueError):
     """A foreign weight file that cannot be mapped onto a mobilenets model."""
 
 
+class AmbiguousSourceError(ConversionError):
+    """Weights that fit several source models which need different settings, with no hint which.
+
+    The tensors of timm's ``tf_mobilenetv3_large_075`` (TF 'SAME' padding, BN eps 1e-3, pixels
+    in [-1, 1]) and ``mobilenetv3_large_075`` (symmetric padding, BN eps 1e-5, ImageNet
+    statistics) have the same names and shapes; converting with the wrong settings gives a model
+    that loads and runs but computes something else. Converters raise this instead of guessing;
+    the message names the file, every candidate with its settings, and how to pick one.
+
+    Args:
+        message: the one-line explanation.
+        candidates: the source model names the weights fit.
+    """
+
+    def __init__(self, message: str, candidates: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
 @dataclass
 class Converted:
     """The result of one conversion, before it is written.
