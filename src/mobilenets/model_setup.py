@@ -12,7 +12,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from mobilenets.checkpoint import seed_everything
 from mobilenets.data import DataSplits
 from mobilenets.distributed import DistributedContext
-from mobilenets.model import MobileNet
+from mobilenets.model import FAMILY_DEFAULTS, MobileNet
+from mobilenets.recipe import Recipe, resolve
 from mobilenets.registry import create_model
 from mobilenets.train_config import TrainConfig
 from mobilenets.weights import load_model
@@ -22,16 +23,14 @@ def build_model(config: TrainConfig, splits: DataSplits, resolution: int) -> Mob
     """The network to train: fresh from the registry, or pretrained with its head replaced.
 
     Args:
-        config: the run's settings (model name, α, BN momentum, dropout, pretrained file).
+        config: the run's settings (model name, α, dropout, pretrained file).
         splits: the datasets; their class names become the model's labels.
         resolution: the training input size, recorded in the model's preprocessing.
 
     Returns:
         The model, on the CPU.
     """
-    overrides: dict[str, Any] = {}
-    if config.bn_momentum is not None:
-        overrides["bn_momentum"] = config.bn_momentum
+    overrides: dict[str, Any] = {}  # the BN momentum is set once the recipe is known
     if config.dropout is not None:
         overrides["dropout"] = config.dropout
     if config.pretrained:
@@ -55,26 +54,49 @@ def build_model(config: TrainConfig, splits: DataSplits, resolution: int) -> Mob
 
 
 def prepare_model(
-    config: TrainConfig, splits: DataSplits, resolution: int, context: DistributedContext
-) -> tuple[MobileNet, nn.Module, AveragedModel | None]:
-    """Build the model identically on every rank, then wrap it for speed and DDP.
+    config: TrainConfig,
+    splits: DataSplits,
+    resolution: int,
+    context: DistributedContext,
+    steps_per_epoch: int,
+) -> tuple[MobileNet, nn.Module, AveragedModel | None, Recipe]:
+    """Build the model identically on every rank, derive the run's recipe, wrap it for speed and DDP.
 
     Returns:
-        ``(model, train_model, ema)``: the plain module (checkpoints and weight files read it),
-        what a step calls (maybe DDP-wrapped and compiled), and the EMA copy or None.
+        ``(model, train_model, ema, recipe)``: the plain module (checkpoints and weight files
+        read it), what a step calls (maybe DDP-wrapped and compiled), the EMA copy or None, and
+        the values derived from the run's length and batch size.
     """
     device = context.device
     torch.manual_seed(config.seed)  # the same initial weights whatever the rank
     model = build_model(config, splits, resolution).to(device)
     seed_everything(config.seed + context.rank)  # but each rank its own augmentations
+    recipe = resolve(
+        family_bn_momentum=FAMILY_DEFAULTS[model.config.spec.family].bn_momentum,
+        optimizer=config.optimizer,
+        batch_size=config.batch_size,
+        world_size=context.world_size,
+        steps_per_epoch=steps_per_epoch,
+        epochs=config.epochs,
+        pretrained=bool(config.pretrained),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        warmup_epochs=config.warmup_epochs,
+        bn_momentum=config.bn_momentum,
+        ema=config.ema,
+        ema_decay=config.ema_decay,
+        precise_bn=config.precise_bn,
+        precise_bn_batches=config.precise_bn_batches,
+    )
+    set_bn_momentum(model, recipe.bn_momentum)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if config.sync_bn and context.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ema = None
-    if config.ema_decay:
-        # use_buffers: the EMA also averages BatchNorm statistics, so it can be evaluated as is.
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    if recipe.ema_decay is not None:
+        # use_buffers: the EMA also averages BatchNorm statistics (precise BN then replaces them).
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
     train_model: nn.Module = model
     if context.enabled:
         train_model = nn.parallel.DistributedDataParallel(
@@ -84,7 +106,15 @@ def prepare_model(
         )
     if config.compile:
         train_model = torch.compile(train_model)  # type: ignore[assignment]
-    return model, train_model, ema
+    return model, train_model, ema, recipe
+
+
+def set_bn_momentum(model: MobileNet, momentum: float) -> None:
+    """Give every BatchNorm layer ``momentum`` and record it in the model's config (and weight files)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = momentum
+    model.config = dataclasses.replace(model.config, bn_momentum=momentum)
 
 
 def set_backbone_frozen(model: MobileNet, frozen: bool) -> None:

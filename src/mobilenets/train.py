@@ -6,10 +6,11 @@ own shard of each batch (DDP), and rank 0 alone prints, logs and writes files.
     fit
     ├─ 1. setup: process group, seeds, determinism
     ├─ 2. data: check, split, loaders (order = f(seed, epoch))
-    ├─ 3. model: build or load pretrained, replace the head, channels_last, SyncBN, DDP, compile
+    ├─ 3. model: build or load pretrained, replace the head, derive the recipe from the run's
+    │            length and batch (recipe.py), channels_last, SyncBN, DDP, compile
     ├─ 4. recipe: optimizer, schedule, grad scaler, EMA
     ├─ 5. resume: every state, including the RNGs and the position inside the epoch
-    ├─ 6. epochs: train_one_epoch -> evaluate -> log -> checkpoint -> best weights
+    ├─ 6. epochs: train_one_epoch -> precise BN -> evaluate -> BN check -> log -> checkpoint
     └─ 7. finish: plots, summary, ranks-agree check
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,9 @@ from mobilenets.evaluate import EvalResult, evaluate
 from mobilenets.model import MobileNet
 from mobilenets.model_setup import prepare_model, set_backbone_frozen
 from mobilenets.optim import ScheduleConfig, build_optimizer, build_scheduler
+from mobilenets.precise_bn import StatisticsCheck, TrainingBatches
 from mobilenets.progress import TrainProgress
+from mobilenets.recipe import Recipe
 from mobilenets.records import MetricsLogger, format_duration, plot_confusion, plot_curves
 from mobilenets.train_config import TrainConfig
 from mobilenets.train_state import TrainState, restore_checkpoint, save_checkpoint
@@ -237,20 +241,28 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
     console.print(f"data: {splits.description}")
 
     # 3. Model: built (or loaded) identically on every rank, then wrapped for speed and DDP.
-    model, train_model, ema = prepare_model(config, splits, resolution, context)
+    model, train_model, ema, recipe = prepare_model(config, splits, resolution, context, steps_per_epoch)
     cfg = model.config
     console.print(
         f"model: {cfg.arch} α={cfg.width_mult:g} at {resolution} px, {len(splits.classes)} classes, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, on {device}"
         + (f" x {context.world_size} processes" if context.enabled else "")
     )
+    console.print(
+        f"recipe for {config.epochs} epochs x {steps_per_epoch} steps of {config.batch_size} images"
+        + (f" x {context.world_size} processes" if context.enabled else "")
+        + " (derived unless given; see `mobilenets train --help`):\n"
+        + recipe.describe(),
+        highlight=False,
+        markup=False,
+    )
 
     # 4. Recipe: optimizer (no decay on BN/bias), warmup + schedule per step, scaler, EMA.
     optimizer = build_optimizer(
         model,
         config.optimizer,
-        config.lr,
-        config.weight_decay,
+        recipe.lr,
+        recipe.weight_decay,
         momentum=config.momentum,
         depthwise_decay=config.depthwise_decay,
         fused=True,
@@ -258,7 +270,7 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
     schedule = ScheduleConfig(
         kind=config.schedule,
         total_steps=config.epochs * steps_per_epoch,
-        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+        warmup_steps=recipe.warmup_steps,
         steps_per_epoch=steps_per_epoch,
         min_lr_ratio=config.min_lr_ratio,
         decay_epochs=config.decay_epochs,
@@ -269,6 +281,21 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
     state = TrainState(model, train_model, optimizer, build_scheduler(optimizer, schedule), scaler, ema)
     augment = build_augmentation(config.augment, resolution, config.crop_scale, config.hflip).to(device)
     normalize = Normalize(model.preprocess.mean, model.preprocess.std).to(device)
+    # Precise BN and the BN check draw their batches in an order of their own (seed + 1).
+    statistics_loader = make_loader(
+        splits.train,
+        config.batch_size,
+        train=True,
+        seed=config.seed + 1,
+        rank=context.rank,
+        world_size=context.world_size,
+        workers=config.workers,
+        pin_memory=pin,
+    )
+    statistics = TrainingBatches(
+        statistics_loader, augment, normalize, device, config.seed + 1, config.channels_last, autocast_dtype
+    )
+    bn_warned = False
 
     # 5. Resume: restores weights, optimizer, schedule, EMA, scaler, position and RNGs.
     run_config = config.to_dict()
@@ -324,6 +351,15 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
                 run_config=run_config,
             )
             state.train_seconds += time.perf_counter() - started
+
+            # Precise BN: statistics recomputed with the weights about to be evaluated and saved
+            # (not while the backbone is frozen: its BatchNorms keep the pretrained statistics).
+            started = time.perf_counter()
+            if recipe.precise_bn_batches and state.epoch >= config.freeze_epochs:
+                statistics.recalibrate(model, state.epoch, recipe.precise_bn_batches)
+                if ema is not None:
+                    statistics.recalibrate(ema.module, state.epoch, recipe.precise_bn_batches)
+            precise_bn_seconds = time.perf_counter() - started
             broadcast_buffers(model, context)
             if ema is not None:
                 broadcast_buffers(ema, context)
@@ -338,12 +374,29 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
                 "val_top5": result.top5,
                 "lr": optimizer.param_groups[0]["lr"],
                 "train_seconds": state.train_seconds,
+                "precise_bn_seconds": precise_bn_seconds,
             }
             chosen, chosen_model = result, model
             if ema is not None:
                 ema_result = run_eval(ema.module)
                 record.update(ema_top1=ema_result.top1, ema_top5=ema_result.top5)
                 chosen, chosen_model = ema_result, cast(MobileNet, ema.module)
+
+            # BN check: the model that is reported and saved, on one training batch, normalized
+            # by the batch itself (as training sees it) and by the running statistics. A frozen
+            # backbone keeps its pretrained statistics on purpose: nothing to check then.
+            frozen = state.epoch < config.freeze_epochs
+            check = None if frozen else statistics.check(chosen_model, state.epoch)
+            if check is not None:
+                record.update(bn_check_batch_top1=check.batch_top1, bn_check_running_top1=check.running_top1)
+                if not bn_warned and check.mismatched(len(splits.classes)):
+                    bn_warned = True
+                    if main:
+                        print(
+                            f"warning: {_statistics_advice(check, recipe, model)}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
             state.epoch, state.step_in_epoch = state.epoch + 1, 0
             is_best = chosen.top1 > state.best_top1
             if is_best:
@@ -391,6 +444,7 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
             "best_epoch": state.best_epoch,
             "final": final,
             "train_seconds": state.train_seconds,
+            "precise_bn_seconds": sum(r["precise_bn_seconds"] for r in history),
             "world_size": context.world_size,
             "ranks_identical": identical,
             "weights_sha256": digests[0],
@@ -401,7 +455,8 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
             console.print(f"weights identical on all {context.world_size} ranks: {identical}")
         console.print(
             f"best top-1 {100 * state.best_top1:.2f}% (epoch {state.best_epoch}), "
-            f"training time {format_duration(state.train_seconds)}; files in {run_dir}"
+            f"training time {format_duration(state.train_seconds)} (+ precise BN "
+            f"{format_duration(summary['precise_bn_seconds'])}); files in {run_dir}"
         )
     # Every rank waits for rank 0's final writes: a rank that tore down the process group
     # while rank 0 was still busy made gloo abort (SIGABRT) on a loaded machine.
@@ -424,3 +479,15 @@ def _export(model: MobileNet, path: Path, classes: list[str], source: str) -> No
     was_training = model.training
     ckpt.atomic_write_file(path, lambda tmp: save_weights(model, tmp, labels=classes, source=source))
     model.train(was_training)
+
+
+def _statistics_advice(check: StatisticsCheck, recipe: Recipe, model: MobileNet) -> str:
+    """The BN check's one-time warning: what is wrong and which flag fixes it."""
+    fix = "Drop --no-precise-bn" if not recipe.precise_bn_batches else "Raise --precise-bn-batches"
+    return (
+        f"BatchNorm running statistics do not match the weights: on a training batch, top-1 is "
+        f"{100 * check.running_top1:.0f}% with them (eval mode, as validation and the saved weights "
+        f"use) but {100 * check.batch_top1:.0f}% with the batch's own (train mode), so validation "
+        f"understates the model. {fix}, or raise --bn-momentum (now {model.config.bn_momentum:g}) "
+        "so the running statistics follow the weights."
+    )

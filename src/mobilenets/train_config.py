@@ -30,7 +30,8 @@ class TrainConfig:
     Model:
         model: a registry name such as 'mobilenet_v1' or 'mobilenet_v2_0.35'.
         width_mult: alpha; None takes the name's (or 1.0).
-        bn_momentum, dropout: override the family defaults (small datasets like BN momentum 0.1).
+        bn_momentum: None derives it from the steps per epoch (``recipe.py``).
+        dropout: None takes the family default.
         pretrained: a mobilenets ``.safetensors`` file to start from; its head is replaced
             when the class count differs (``reset_classifier``).
         freeze_epochs: train only the classifier for this many epochs, then everything.
@@ -38,8 +39,14 @@ class TrainConfig:
     Recipe:
         epochs, optimizer ('sgd' Nesterov, 'rmsprop', 'adamw'), lr, momentum, weight_decay,
         depthwise_decay (decay depthwise filters too), schedule ('cosine', 'step', 'constant'),
-        warmup_epochs, min_lr_ratio, decay_epochs, decay_rate, label_smoothing, ema_decay (None:
-        no EMA), grad_clip (max global norm, None: off), seed.
+        warmup_epochs, min_lr_ratio, decay_epochs, decay_rate, label_smoothing, ema (keep an
+        EMA of the weights; a given ema_decay turns it on), ema_decay, grad_clip (max global
+        norm, None: off), seed.
+        precise_bn: recompute BatchNorm statistics before each evaluation and weights file;
+        precise_bn_batches: how many training batches that takes.
+        ``None`` for lr, weight_decay, warmup_epochs, bn_momentum, ema_decay and
+        precise_bn_batches: derived from the run's length and batch size (``recipe.py``), and
+        printed at the start.
 
     Speed:
         device ('auto', 'cpu', 'cuda'), amp ('auto': bf16 or fp16 autocast on CUDA, none on
@@ -73,17 +80,20 @@ class TrainConfig:
     # Recipe
     epochs: int = 10
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float | None = None
     momentum: float = 0.9
-    weight_decay: float = 4e-5
+    weight_decay: float | None = None
     depthwise_decay: bool = True
     schedule: str = "cosine"
-    warmup_epochs: float = 1.0
+    warmup_epochs: float | None = None
     min_lr_ratio: float = 0.0
     decay_epochs: float = 2.0
     decay_rate: float = 0.94
     label_smoothing: float = 0.1
+    ema: bool = False
     ema_decay: float | None = None
+    precise_bn: bool = True
+    precise_bn_batches: int | None = None
     grad_clip: float | None = None
     seed: int = 0
     # Speed
@@ -109,10 +119,7 @@ class TrainConfig:
             (self.epochs >= 1, "epochs", self.epochs, ">= 1"),
             (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
             (self.workers >= 0, "workers", self.workers, ">= 0"),
-            (self.lr > 0, "lr", self.lr, "> 0"),
-            (self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0"),
             (0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "0 <= s < 1"),
-            (self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0"),
             (0 <= self.freeze_epochs <= self.epochs, "freeze_epochs", self.freeze_epochs, "0 .. epochs"),
             (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, ", ".join(OPTIMIZERS)),
             (self.schedule in SCHEDULES, "schedule", self.schedule, ", ".join(SCHEDULES)),
@@ -124,6 +131,16 @@ class TrainConfig:
         ]
         if self.resolution is not None:
             checks.append((self.resolution >= 32, "resolution", self.resolution, ">= 32 px"))
+        if self.weight_decay is not None:
+            checks.append((self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0"))
+        if self.lr is not None:
+            checks.append((self.lr > 0, "lr", self.lr, "> 0"))
+        if self.warmup_epochs is not None:
+            checks.append((self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0"))
+        if self.precise_bn_batches is not None:
+            checks.append(
+                (self.precise_bn_batches >= 1, "precise_bn_batches", self.precise_bn_batches, ">= 1")
+            )
         if self.ema_decay is not None:
             checks.append((0 < self.ema_decay < 1, "ema_decay", self.ema_decay, "0 < decay < 1"))
         if self.grad_clip is not None:

@@ -48,7 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=d.model, help="model name, e.g. mobilenet_v2 or mobilenet_v1_0.5")
     model.add_argument("--width", dest="width_mult", type=float, help="width multiplier α")
-    model.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (PyTorch convention)")
+    model.add_argument(
+        "--bn-momentum",
+        type=float,
+        help="BatchNorm momentum, PyTorch convention "
+        "(default: 1/steps per epoch, within [family default, 0.1])",
+    )
     model.add_argument("--dropout", type=float, help="dropout before the classifier")
     model.add_argument("--pretrained", help="start from this mobilenets .safetensors (head replaced)")
     model.add_argument("--freeze-epochs", type=int, default=0, help="train only the head this many epochs")
@@ -56,19 +61,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument("--epochs", type=int, default=d.epochs)
     recipe.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    recipe.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    recipe.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate (default: 0.1 for sgd, 0.008 rmsprop, 0.001 adamw at a global batch of "
+        "64, scaled linearly with the batch (adamw: square root); a tenth with --pretrained)",
+    )
     recipe.add_argument("--momentum", type=float, default=d.momentum)
-    recipe.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    recipe.add_argument(
+        "--weight-decay",
+        type=float,
+        help="L2 decay of conv/linear weights (default: 0.01356 / √steps, at least the papers' 4e-5)",
+    )
     recipe.add_argument(
         "--no-depthwise-decay", dest="depthwise_decay", action="store_false", help="no decay on depthwise"
     )
     recipe.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
-    recipe.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    recipe.add_argument(
+        "--warmup-epochs", type=float, help="linear warmup (default: 5%% of the steps, at most 5 epochs)"
+    )
     recipe.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="cosine floor, × lr")
     recipe.add_argument("--decay-epochs", type=float, default=d.decay_epochs, help="step schedule period")
     recipe.add_argument("--decay-rate", type=float, default=d.decay_rate, help="step schedule factor")
     recipe.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    recipe.add_argument("--ema-decay", type=float, help="keep an EMA of the weights (e.g. 0.999)")
+    recipe.add_argument(
+        "--ema-decay", type=float, help="EMA decay; implies --ema (default: averages over 5%% of the steps)"
+    )
+    recipe.add_argument(
+        "--ema", action="store_true", help="keep an EMA of the weights; it is evaluated and saved"
+    )
+    recipe.add_argument(
+        "--precise-bn-batches",
+        type=int,
+        help="training batches that recompute BatchNorm statistics before each evaluation and "
+        "weights file (default: a quarter epoch, 256-1024 images)",
+    )
+    recipe.add_argument(
+        "--no-precise-bn",
+        dest="precise_bn",
+        action="store_false",
+        help="evaluate and save with the running BatchNorm statistics as training left them",
+    )
     recipe.add_argument("--grad-clip", type=float, help="clip the gradient's global norm")
     recipe.add_argument("--seed", type=int, default=d.seed)
 

@@ -1,0 +1,178 @@
+"""The settings that must scale with the run, derived from its length and batch size.
+
+A recipe written for ImageNet (thousands of steps an epoch, hundreds of epochs) breaks on a
+user's folder of a few hundred images (a handful of steps an epoch, a few hundred in all), and
+the other way round. So every setting whose right value depends on the run is left unset in
+``TrainConfig`` (``None``) and derived here from the steps the run will take:
+
+- **learning rate** against the global batch: linear scaling for SGD and RMSprop (Goyal et al.
+  2017, "Accurate, large minibatch SGD"), square-root scaling for AdamW (Malladi et al. 2022),
+  from a reference value at batch 64; a tenth of it when fine-tuning pretrained weights.
+- **weight decay** against the number of steps: the normalized weight decay of Loshchilov &
+  Hutter (2019, "Decoupled weight decay regularization", section B.1), ``λ = λ_norm / √steps``:
+  a short run needs more decay per step for the same total effect. ``λ_norm`` is set so that the
+  `make demo` run (735 steps) gets the 5e-4 it was tuned to on the digits; long runs never go
+  below the papers' 4e-5 (ImageNet at 90 epochs would get 2e-5).
+- **warmup**: 5% of the steps, at most 5 epochs (Goyal et al. warm up 5 epochs of 90).
+- **BatchNorm momentum**: the running averages must forget within an epoch, or the statistics
+  saved with the weights belong to older weights; ``1 / steps_per_epoch``, never below the
+  family's own default nor above PyTorch's 0.1.
+- **EMA decay** (with ``--ema``): the average spans 5% of the steps (at least 10): long enough to smooth the
+  noise of single steps, short enough to follow the weights through the run.
+- **precise BN**: before each evaluation and each weights file, the running statistics are
+  recomputed over a quarter of an epoch's training images, at least 256 and at most 1,024 per
+  process (``precise_bn.py``). Per-channel means and variances over 256 images are already
+  exact to a few percent of the spread even where the maps are 2x2, and a quarter epoch of
+  forward passes costs about a twelfth of the epoch's training steps.
+
+Anything the user sets explicitly is used as given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+REFERENCE_BATCH = 64
+# Peak learning rate at REFERENCE_BATCH images per step. SGD: the V1 demo's and torchvision's
+# classification recipes' value; RMSprop: timm's MobileNetV3 recipe (0.064 at 512), scaled;
+# AdamW: the common from-scratch CNN value.
+REFERENCE_LR = {"sgd": 0.1, "rmsprop": 0.008, "adamw": 1e-3}
+FINE_TUNE_LR_FACTOR = 0.1
+NORMALIZED_WEIGHT_DECAY = 5e-4 * math.sqrt(735)  # the demo's tuned decay at its step count
+MIN_WEIGHT_DECAY = 4e-5  # the V1-V3 papers' ImageNet value
+WARMUP_FRACTION, WARMUP_MAX_EPOCHS = 0.05, 5.0
+EMA_FRACTION, EMA_MIN_STEPS = 0.05, 10
+MAX_BN_MOMENTUM = 0.1
+PRECISE_BN_SHARE, PRECISE_BN_MIN_IMAGES, PRECISE_BN_MAX_IMAGES = 0.25, 256, 1024
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The resolved values, each with the reason it was chosen (printed at the start of a run)."""
+
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    bn_momentum: float
+    ema_decay: float | None
+    precise_bn_batches: int
+    reasons: dict[str, str]
+
+    def describe(self) -> str:
+        """One line per setting: value and why."""
+        return "\n".join(f"  {name}: {reason}" for name, reason in self.reasons.items())
+
+
+def resolve(
+    *,
+    family_bn_momentum: float,
+    optimizer: str,
+    batch_size: int,
+    world_size: int,
+    steps_per_epoch: int,
+    epochs: int,
+    pretrained: bool = False,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    warmup_epochs: float | None = None,
+    bn_momentum: float | None = None,
+    ema: bool = False,
+    ema_decay: float | None = None,
+    precise_bn: bool = True,
+    precise_bn_batches: int | None = None,
+) -> Recipe:
+    """Fill in every unset, run-dependent setting.
+
+    Args:
+        family_bn_momentum: the model family's own BN momentum, the floor of the derived one.
+        optimizer: 'sgd', 'rmsprop' or 'adamw'.
+        batch_size: images per step per process.
+        world_size: processes (the global batch is ``batch_size * world_size``).
+        steps_per_epoch: optimizer steps per epoch.
+        epochs: epochs of the run.
+        pretrained: fine-tuning rather than training from scratch.
+        lr, weight_decay, warmup_epochs, bn_momentum, ema_decay, precise_bn_batches: the user's values, or
+            None to derive them.
+        ema: keep an EMA of the weights (a given ``ema_decay`` implies it).
+        precise_bn: recompute BatchNorm statistics before evaluating and saving.
+
+    Returns:
+        The values and the reasons.
+    """
+    total = max(1, steps_per_epoch * epochs)
+    reasons: dict[str, str] = {}
+
+    global_batch = batch_size * world_size
+    if lr is None:
+        ratio = global_batch / REFERENCE_BATCH
+        scale = math.sqrt(ratio) if optimizer == "adamw" else ratio
+        lr = REFERENCE_LR[optimizer] * scale * (FINE_TUNE_LR_FACTOR if pretrained else 1.0)
+        rule = "√" if optimizer == "adamw" else ""
+        tune = f" × {FINE_TUNE_LR_FACTOR:g} (fine-tuning)" if pretrained else ""
+        reasons["lr"] = (
+            f"{lr:.4g} = {REFERENCE_LR[optimizer]:g} ({optimizer} at batch {REFERENCE_BATCH}) × "
+            f"{rule}({global_batch}/{REFERENCE_BATCH}){tune}"
+        )
+    else:
+        reasons["lr"] = f"{lr:.4g} (given)"
+
+    if weight_decay is None:
+        weight_decay = max(MIN_WEIGHT_DECAY, NORMALIZED_WEIGHT_DECAY / math.sqrt(total))
+        reasons["weight_decay"] = (
+            f"{weight_decay:.3g} = {NORMALIZED_WEIGHT_DECAY:.4g} / √{total} steps "
+            f"(at least {MIN_WEIGHT_DECAY:g})"
+        )
+    else:
+        reasons["weight_decay"] = f"{weight_decay:g} (given)"
+
+    if warmup_epochs is None:
+        warmup_steps = round(min(WARMUP_FRACTION * total, WARMUP_MAX_EPOCHS * steps_per_epoch))
+        reasons["warmup"] = (
+            f"{warmup_steps} steps = {WARMUP_FRACTION:.0%} of {total} steps "
+            f"(at most {WARMUP_MAX_EPOCHS:g} epochs)"
+        )
+    else:
+        warmup_steps = round(warmup_epochs * steps_per_epoch)
+        reasons["warmup"] = f"{warmup_steps} steps = {warmup_epochs:g} epochs (given)"
+
+    if bn_momentum is None:
+        floor = family_bn_momentum
+        bn_momentum = min(MAX_BN_MOMENTUM, max(floor, 1.0 / max(1, steps_per_epoch)))
+        reasons["bn_momentum"] = (
+            f"{bn_momentum:.3g}: forgets within an epoch of {steps_per_epoch} steps "
+            f"(1/steps, between the family's {floor:g} and {MAX_BN_MOMENTUM:g})"
+        )
+    else:
+        reasons["bn_momentum"] = f"{bn_momentum:g} (given)"
+
+    if not ema and ema_decay is None:
+        reasons["ema"] = "off (--ema keeps one)"
+    elif ema_decay is None:
+        horizon = max(EMA_MIN_STEPS, EMA_FRACTION * total)
+        ema_decay = 1.0 - 1.0 / horizon
+        reasons["ema"] = (
+            f"decay {ema_decay:.6g}: averages over ~{horizon:.0f} steps = {EMA_FRACTION:.0%} of "
+            f"{total} (at least {EMA_MIN_STEPS})"
+        )
+    else:
+        reasons["ema"] = f"decay {ema_decay:g} (given)"
+
+    if not precise_bn:
+        precise_bn_batches = 0
+        reasons["precise_bn"] = "off: evaluations and files use the running BatchNorm statistics"
+    elif precise_bn_batches is None:
+        # Per process: rank 0's statistics are the ones every rank keeps (broadcast), so rank 0
+        # alone must see enough images.
+        epoch_images = steps_per_epoch * batch_size
+        images = min(PRECISE_BN_MAX_IMAGES, max(PRECISE_BN_MIN_IMAGES, PRECISE_BN_SHARE * epoch_images))
+        precise_bn_batches = max(1, min(steps_per_epoch, math.ceil(images / batch_size)))
+        reasons["precise_bn"] = (
+            f"{precise_bn_batches} training batches recompute the BatchNorm statistics before each "
+            f"evaluation and weights file ({PRECISE_BN_SHARE:.0%} of an epoch, "
+            f"{PRECISE_BN_MIN_IMAGES}-{PRECISE_BN_MAX_IMAGES:,} images)"
+        )
+    else:
+        reasons["precise_bn"] = f"{precise_bn_batches} batches (given)"
+
+    return Recipe(lr, weight_decay, warmup_steps, bn_momentum, ema_decay, precise_bn_batches, reasons)
