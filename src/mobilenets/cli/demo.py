@@ -19,15 +19,18 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-# The demo recipe. V1's family default BN momentum (0.01, from the Keras weights) needs thousands
-# of steps to settle; digits gives ~20 steps an epoch, so 0.1 lets the running statistics keep up.
-# No flips: a mirrored 2 or 7 is not a digit. Mild crops: the digits fill their 32 px frame.
+# The demo recipe, tuned on the digits alone (benchmarks/demo_seeds.py checks it over 5 seeds).
+# With 35 epochs and crops of 50-100% of the frame, held-out top-1 ranged 98.0-99.1% over seeds:
+# no margin over the 98% target on a CPU whose arithmetic differs. Crops of 80-100% (the digits
+# fill their 32 px frame, and a half-frame crop can cut a 7 into a 1) and 60 epochs lifted every
+# seed (see docs/training.md). No flips: a mirrored 2 or 7 is not a digit. Precise BN (on by
+# default) recomputes the BatchNorm statistics before every evaluation and weights file.
 DEMO_RECIPE = {
     "data": "digits",
     "model": "mobilenet_v1",
     "width_mult": 0.5,
     "resolution": 32,
-    "epochs": 35,
+    "epochs": 60,
     "batch_size": 64,
     "lr": 0.1,
     "warmup_epochs": 2.0,
@@ -35,7 +38,7 @@ DEMO_RECIPE = {
     "dropout": 0.2,
     "bn_momentum": 0.1,
     "augment": "crop",
-    "crop_scale": (0.5, 1.0),
+    "crop_scale": (0.8, 1.0),
     "hflip": False,
     "label_smoothing": 0.1,
     "ema_decay": 0.98,  # ~50-step horizon: the EMA smooths the last 2-3 epochs
@@ -126,13 +129,17 @@ def run(args: argparse.Namespace) -> int:
     for name in ("curves.png", "confusion.png", "predictions.png", "final.safetensors", "metrics.csv"):
         console.print(f"  {out / name}")
 
-    met = evaluation.top1 >= TARGET_TOP1 and result.train_seconds <= TARGET_SECONDS
+    # Precise BN is part of what training costs: it counts against the time target.
+    precise_bn_seconds = sum(record.get("precise_bn_seconds", 0.0) for record in result.history)
+    train_seconds = result.train_seconds + precise_bn_seconds
+    met = evaluation.top1 >= TARGET_TOP1 and train_seconds <= TARGET_SECONDS
     console.rule("Result")
     console.print(
         f"held-out top-1 {100 * evaluation.top1:.2f}% (top-5 {100 * evaluation.top5:.2f}%; best epoch "
-        f"{result.best_epoch}: {100 * result.best_top1:.2f}%) after {result.train_seconds:.1f} s of "
-        f"training wall time ({fit_seconds:.1f} s with per-epoch evaluation); target >= "
-        f"{100 * TARGET_TOP1:.0f}% in <= {TARGET_SECONDS:.0f} s: {'met' if met else 'NOT met'}"
+        f"{result.best_epoch}: {100 * result.best_top1:.2f}%) after {train_seconds:.1f} s of "
+        f"training wall time ({precise_bn_seconds:.1f} s of it precise BN; {fit_seconds:.1f} s with "
+        f"per-epoch evaluation); target >= {100 * TARGET_TOP1:.0f}% in <= {TARGET_SECONDS:.0f} s: "
+        f"{'met' if met else 'NOT met'}"
     )
 
     console.rule("6. Deploy: export the trained model (ONNX, int8, ExecuTorch), parity, bench")
