@@ -64,7 +64,13 @@ def main() -> None:
         for seed in args.seeds:
             started = time.perf_counter()
             config = TrainConfig(
-                **{**recipe, "seed": seed, "out": str(root / f"seed{seed}"), "progress": False}
+                **{
+                    **recipe,
+                    "seed": seed,
+                    "out": str(root / f"seed{seed}"),
+                    "progress": False,
+                    "overwrite": True,
+                }
             )
             result = fit(config)
             held_out = run_eval("digits", result.final_weights)  # as `mobilenets demo` step 3

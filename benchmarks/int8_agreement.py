@@ -152,7 +152,9 @@ def main() -> None:
             from mobilenets.train import fit
             from mobilenets.train_config import TrainConfig
 
-            config = TrainConfig(**{**DEMO_RECIPE, "out": str(out_dir / "demo-run"), "progress": False})
+            config = TrainConfig(
+                **{**DEMO_RECIPE, "out": str(out_dir / "demo-run"), "progress": False, "overwrite": True}
+            )
             weights = str(fit(config).final_weights)
         if args.only != "photos":
             check(weights, "digits", out_dir, "digits", 256)

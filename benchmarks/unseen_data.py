@@ -129,7 +129,7 @@ def train_once(
     settings.update(overrides)
     started = time.perf_counter()
     try:
-        result = fit(TrainConfig(**settings))
+        result = fit(TrainConfig(**settings, overwrite=True))  # a rerun replaces its own runs
     except Exception as error:
         return {
             "seed": seed,

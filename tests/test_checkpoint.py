@@ -1,20 +1,31 @@
 """Checkpoint files: atomic writes, rotation, and random-state round trips."""
 
+import errno
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from mobilenets import checkpoint
 from mobilenets.checkpoint import (
+    CHECKPOINT_KEYS,
     CheckpointManager,
     atomic_save,
     load_checkpoint,
-    resolve_resume,
+    load_newest,
+    remove_stale_temp_files,
+    resume_candidates,
     rng_state,
     set_rng_state,
 )
+
+
+def fake_checkpoint(step: int) -> dict[str, Any]:
+    """A dict with every key a training checkpoint has (the values do not matter here)."""
+    return {"format": "mobilenets-checkpoint", "step": step, **dict.fromkeys(CHECKPOINT_KEYS, 0)}
 
 
 def test_atomic_save_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -39,11 +50,15 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
 def test_manager_keeps_the_last_k_and_a_last_copy(tmp_path: Path) -> None:
     manager = CheckpointManager(tmp_path, keep=2)
     for step in (5, 10, 15, 20):
-        manager.save({"format": "mobilenets-checkpoint", "step": step}, step)
+        manager.save(fake_checkpoint(step), step)
     assert [p.name for p in manager.checkpoints()] == ["ckpt-00000015.pt", "ckpt-00000020.pt"]
     assert manager.latest() == tmp_path / "last.pt"
     assert load_checkpoint(manager.latest())["step"] == 20  # type: ignore[arg-type]
-    assert resolve_resume(str(tmp_path), tmp_path) == tmp_path / "last.pt"
+    assert resume_candidates(str(tmp_path), tmp_path) == [
+        tmp_path / "ckpt-00000020.pt",
+        tmp_path / "ckpt-00000015.pt",
+        tmp_path / "last.pt",
+    ]
 
 
 def test_load_refuses_missing_and_foreign_files(tmp_path: Path) -> None:
@@ -52,8 +67,66 @@ def test_load_refuses_missing_and_foreign_files(tmp_path: Path) -> None:
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match=r"not a mobilenets training checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(ValueError, match=r"--resume auto found no checkpoint"):
-        resolve_resume("auto", tmp_path / "run")
+    with pytest.raises(ValueError, match=r"--resume auto: no checkpoint in"):
+        resume_candidates("auto", tmp_path / "run")
+
+
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads(tmp_path: Path) -> None:
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=3)
+    for step in (10, 20, 30):
+        manager.save(fake_checkpoint(step), step)
+    # A damaged newest file and last.pt (a disk error, a copy cut short): the run loses 10 steps.
+    for name in ("ckpt-00000030.pt", "last.pt"):
+        path = tmp_path / "checkpoints" / name
+        path.write_bytes(path.read_bytes()[:100])
+    used, saved, skipped = load_newest(resume_candidates("auto", tmp_path))
+    assert used.name == "ckpt-00000020.pt" and saved["step"] == 20
+    assert len(skipped) == 1 and "ckpt-00000030.pt" in skipped[0]
+
+
+def test_no_loadable_checkpoint_lists_each_reason(tmp_path: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"no checkpoint could be loaded: .*last.pt"):
+        load_newest(resume_candidates("auto", tmp_path))
+
+
+def test_a_code_payload_is_refused_without_advising_weights_only_false(tmp_path: Path) -> None:
+    class Payload:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (print, ("this must never run",))
+
+    torch.save({"format": "mobilenets-checkpoint", "x": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="refused to unpickle") as caught:
+        load_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only=False" not in str(caught.value) and "'print', which is code" in str(caught.value)
+
+
+def test_stale_temporary_files_are_removed(tmp_path: Path) -> None:
+    atomic_save({"x": 1}, tmp_path / "a.pt")
+    stale = [tmp_path / ".ckpt-00000010.pt.k3j2h1.tmp", tmp_path / ".last.pt.zz9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    (tmp_path / "notes.tmp").write_text("not ours: no leading dot")
+    assert sorted(remove_stale_temp_files(tmp_path)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "notes.tmp"]
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = atomic_save({"version": 1}, tmp_path / "a.pt")
+
+    def disk_full(file: Any, data: Any) -> None:
+        file.write(bytes(data)[:10])  # a partial write, as a filling disk leaves
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_bytes", disk_full)
+    with pytest.raises(OSError) as caught:
+        atomic_save({"version": 2}, path)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert torch.load(path)["version"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # the partial temporary file is gone
 
 
 def test_rng_state_round_trips_through_a_weights_only_file(tmp_path: Path) -> None:

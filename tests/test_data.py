@@ -59,7 +59,7 @@ def test_empty_class_folder_is_refused(tmp_path: Path) -> None:
     make_folder(tmp_path, {"a": 3, "b": 3})
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not an image")
-    with pytest.raises(DataError, match=r"class folder\(s\) .*empty contain no images"):
+    with pytest.raises(DataError, match=r"class folder\(s\) .*empty contain no readable images"):
         build_datasets(str(tmp_path), 32)
 
 
@@ -90,20 +90,40 @@ def test_batch_larger_than_dataset_is_refused() -> None:
         check_batch_size(100, 64, world_size=2)
 
 
-def test_unreadable_image_is_reported_with_path_and_reason_then_skipped(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unreadable_files_are_left_out_of_the_counts_and_listed(tmp_path: Path) -> None:
     make_folder(tmp_path, {"a": 4, "b": 4})
     broken = tmp_path / "a" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    (tmp_path / "b" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "b" / "folder.jpg").mkdir()
     splits = build_datasets(str(tmp_path), 32, val_fraction=0.25)
-    dataset = splits.train if any(s.path == broken for s in splits.train.samples) else splits.val  # type: ignore[union-attr]
+    assert len(splits.train) + len(splits.val) == 8  # the readable images only
+    assert "8 val" not in splits.description and "3 unreadable files skipped" in splits.description
+    assert set(splits.unreadable) == {
+        str(broken),
+        str(tmp_path / "b" / "dangling.jpg"),
+        str(tmp_path / "b" / "folder.jpg"),
+    }
+    assert "not an image file" in splits.unreadable[str(broken)]
+    assert "broken symbolic link" in splits.unreadable[str(tmp_path / "b" / "dangling.jpg")]
+    assert "is a folder" in splits.unreadable[str(tmp_path / "b" / "folder.jpg")]
+
+
+def test_an_image_that_fails_to_decode_is_reported_with_path_and_reason_then_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_folder(tmp_path, {"a": 4, "b": 4})
+    truncated = tmp_path / "a" / "truncated.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:400])  # the header is intact, the pixels are not
+    splits = build_datasets(str(tmp_path), 32, val_fraction=0.25)
+    dataset = splits.train if any(s.path == truncated for s in splits.train.samples) else splits.val  # type: ignore[union-attr]
     loader = make_loader(dataset, batch_size=len(dataset), train=False)
     images, labels = next(iter(loader))
     assert images.shape[0] == len(dataset) - 1 == labels.shape[0]
     err = capsys.readouterr().err
-    assert f"skipping unreadable image {broken}" in err and "not an image file" in err
-    assert str(broken) in dataset.skipped
+    assert f"skipping unreadable image {truncated}" in err and "truncated" in err
+    assert str(truncated) in dataset.skipped
 
 
 def test_collate_of_an_all_broken_batch_is_empty() -> None:

@@ -151,7 +151,7 @@ def test_config_round_trip_rebuilds_identical_architecture() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"width_mult": 0.0}, r"width_mult=0.0 is out of range; allowed: any float > 0"),
+        ({"width_mult": 0.0}, r"width_mult=0.0 is out of range; allowed: a number in \(0, 4\]"),
         ({"width_mult": -1}, r"width_mult=-1 is out of range"),
         ({"resolution_mult": 0.1}, r"resolution_mult=0.1 .*input size 32 px is the minimum"),
         ({"depth_multiplier": 0}, r"depth_multiplier=0 .*integer >= 1"),

@@ -132,10 +132,11 @@ def test_bad_files_get_one_line_errors_and_the_run_goes_on(
     assert code == 1  # some files failed
     error_lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
     for name, reason in BAD.items():
-        line = next(line for line in error_lines if name in line)
-        assert reason in line
+        (line,) = [line for line in captured.err.splitlines() if name in line]  # named once
+        assert line in error_lines and reason in line
+    assert any("missing.jpg" in line for line in error_lines)
     summary = captured.err.strip().splitlines()[-1]
-    assert "7 classified, 5 failed" in summary and all(name in summary for name in [*BAD, "missing.jpg"])
+    assert "12 inputs: 7 classified, 5 failed" in summary and str(out_csv) in summary
 
     with out_csv.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -166,7 +167,9 @@ def test_exif_rotation_reaches_the_model_input(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(tmp_path), "--weights", "nonsense"]) == 2
-    assert "neither a file nor one of torchvision, timm, keras" in capsys.readouterr().err
+    assert "nonsense: no such file; give a weights file or one of torchvision, timm, keras" in (
+        capsys.readouterr().err
+    )
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(tmp_path), "--weights", "x", "--json", "a", "--csv", "b"])
     assert exit_info.value.code == 2

@@ -158,7 +158,7 @@ def test_unreadable_images_are_skipped_during_training(
             ["--data", "{tmp}/data", "--batch-size", "64"],
             "batch_size=64 is larger than the training set: 12 images",
         ),
-        (["--data", "{tmp}/emptyclass"], "class folder(s) {tmp}/emptyclass/c contain no images"),
+        (["--data", "{tmp}/emptyclass"], "class folder(s) {tmp}/emptyclass/c contain no readable images"),
         (
             ["--data", "{tmp}/mismatch"],
             "train and val have different classes: only in train ['b'], only in val ['c']",

@@ -11,13 +11,15 @@ a run killed mid-write leaves the previous checkpoint intact, never a truncated 
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import random
 import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -25,35 +27,68 @@ import torch
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d{8})\.pt$")
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"  # the checkpoint of the epoch with the best validation top-1, never pruned
+TEMP_SUFFIX = ".tmp"  # atomic writes go to ".NAME.XXXXXXXX.tmp" first
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to ``path`` via a temporary file, fsync and rename.
 
+    The object is serialized in memory first and written with plain file writes, so a full disk
+    raises ``OSError(ENOSPC)`` naming ``path`` (torch's own writer reports only a position
+    mismatch).
+
     Returns:
         The path written.
     """
-    return atomic_write_file(path, lambda tmp: torch.save(obj, tmp))
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer())
+
+
+def write_bytes(file: BinaryIO, data: bytes | memoryview) -> None:
+    """Write all of ``data`` (one place, so tests can fill the disk here)."""
+    file.write(data)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
+    """Write ``data`` to ``path`` whole or not at all (see ``atomic_write_file``)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as file:
+            write_bytes(file, data)
+
+    return atomic_write_file(path, write)
 
 
 def atomic_write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp_path)``, fsync the result and rename it over ``path``.
 
     The temporary file sits in the target's folder, so the rename never crosses filesystems.
+    If anything fails the temporary file is removed and ``path`` is left as it was; an
+    ``OSError`` (full disk, permission denied) names ``path``, not the temporary file.
 
     Returns:
         The path written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(handle)
     tmp = Path(tmp_name)
     try:
+        # mkstemp makes the file private (0600); the result gets the mode any new file would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         write(tmp)
         with open(tmp, "rb") as file:
             os.fsync(file.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, f"{error.strerror} while writing it", str(path)) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -64,6 +99,24 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of writes that a kill interrupted (``.NAME.XXXX.tmp``).
+
+    Only call this while holding the folder (``run_folder.claim``): a live run's temporary
+    file looks the same.
+
+    Returns:
+        The files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 # -- random state -----------------------------------------------------------------------------------
@@ -149,32 +202,79 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint written by ``CheckpointManager`` (tensors and plain types only).
 
     Raises:
-        ValueError: the file is missing or not a mobilenets training checkpoint.
+        ValueError: the file is missing, unreadable, refers to code (refused before anything in
+            it ran), or is not a mobilenets training checkpoint.
     """
+    from mobilenets.safe_load import refusal_reason
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist; pass a run folder or a ckpt-*.pt/last.pt file.")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # Never relay torch's own advice here: it suggests weights_only=False, which would run
+        # whatever code the file carries.
+        raise ValueError(f"{path}: refused to unpickle: {refusal_reason(str(error))}") from None
     except Exception as error:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable checkpoint ({error})") from None
+        reason = " ".join(str(error).split())[:160]
+        raise ValueError(f"{path} is not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != "mobilenets-checkpoint":
         raise ValueError(f"{path} is not a mobilenets training checkpoint.")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"{path}: a mobilenets checkpoint without {missing}; it is damaged.")
     return state
 
 
-def resolve_resume(resume: str | Path, run_dir: Path) -> Path:
-    """``--resume`` may name a checkpoint file, a run folder, or ``auto`` (this run's latest)."""
+# What every checkpoint holds (train_state.save_checkpoint writes these).
+CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "scaler", "ema", "rng", "world_size")
+
+
+def resume_candidates(resume: str | Path, run_dir: Path) -> list[Path]:
+    """The checkpoints ``--resume`` may use, best first.
+
+    ``--resume FILE`` names one file. ``auto`` (this run's folder) and a run folder give every
+    step checkpoint, newest first, then ``last.pt``: the newest that loads is used, so a
+    truncated or damaged file costs a few steps, not the run.
+
+    Raises:
+        ValueError: no checkpoint at all.
+    """
     if str(resume) == "auto":
-        latest = CheckpointManager(run_dir / "checkpoints").latest()
-        if latest is None:
-            raise ValueError(f"--resume auto found no checkpoint under {run_dir / 'checkpoints'}.")
-        return latest
-    path = Path(resume)
-    if path.is_dir():
+        folder = run_dir / "checkpoints"
+    else:
+        path = Path(resume)
+        if not path.is_dir():
+            return [path]
         folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        latest = CheckpointManager(folder).latest()
-        if latest is None:
-            raise ValueError(f"--resume {path}: no checkpoint found in {folder}.")
-        return latest
-    return path
+    manager = CheckpointManager(folder)
+    found = manager.checkpoints()[::-1] + [p for p in (folder / LAST_NAME,) if p.is_file()]
+    if not found:
+        flag = "auto" if str(resume) == "auto" else str(resume)
+        raise ValueError(
+            f"--resume {flag}: no checkpoint in {folder}; start without --resume (add --overwrite "
+            "to replace what the folder holds), or point --resume at a checkpoint file."
+        )
+    return found
+
+
+def load_newest(
+    candidates: list[Path], map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any], list[str]]:
+    """The first of ``candidates`` that loads.
+
+    Returns:
+        ``(path, checkpoint, skipped)``: the file used, its contents, and a 'PATH: reason'
+        line for every newer candidate that could not be loaded.
+
+    Raises:
+        ValueError: none of them loads (the message lists why, file by file).
+    """
+    skipped: list[str] = []
+    for path in candidates:
+        try:
+            return path, load_checkpoint(path, map_location), skipped
+        except ValueError as error:
+            skipped.append(str(error))
+    raise ValueError(f"no checkpoint could be loaded: {'; '.join(skipped)}")

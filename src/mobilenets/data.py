@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mobilenets.images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from mobilenets.images import IMAGE_SUFFIXES, ImageLoadError, load_image, probe_image, scan_images
 from mobilenets.preprocess import PreprocessConfig, preprocess_image
+from mobilenets.printable import printable
 
 DIGITS = "digits"  # the name that selects the built-in dataset instead of a folder
 
@@ -72,7 +74,11 @@ class ImageFolder(Dataset):
         except ImageLoadError as error:
             if error.path not in self.skipped:
                 self.skipped[error.path] = error.reason
-                print(f"skipping unreadable image {error.path}: {error.reason}", file=sys.stderr, flush=True)
+                print(
+                    f"skipping unreadable image {printable(error.path)}: {error.reason}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return None
         return preprocess_image(image, self.geometry), sample.label  # (3, H, W) in [0, 1]
 
@@ -108,18 +114,54 @@ def collate_skipping(batch: list[tuple[torch.Tensor, int] | None]) -> tuple[torc
 
 
 # -- finding and checking the data ----------------------------------------------------------------
-def class_folders(root: Path) -> dict[str, list[Path]]:
-    """Class name -> its image files, for every sub-folder of ``root``."""
+# Header checks are I/O-bound (a few kilobytes per file): threads overlap the waits.
+PROBE_THREADS = 16
+
+
+def class_folders(root: Path, unreadable: dict[str, str] | None = None) -> dict[str, list[Path]]:
+    """Class name -> its readable image files, for every sub-folder of ``root``.
+
+    Every file is checked from its header first (``images.probe_image``): a dataset's image
+    count is the count of images that can be read.
+
+    Args:
+        root: the folder of class folders.
+        unreadable: if given, receives 'path -> reason' for every entry with an image suffix
+            that cannot be read (not an image, empty, permission denied, a broken link, a
+            folder named like an image), so none is dropped without a word.
+    """
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return {
-        folder.name: sorted(
-            p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    found: dict[str, list[Path]] = {}
+    for folder in folders:
+        files, not_files = scan_images(folder)
+        found[folder.name] = files
+        if unreadable is not None:
+            unreadable.update({str(path): reason for path, reason in not_files.items()})
+    every = [path for files in found.values() for path in files]
+    with ThreadPoolExecutor(PROBE_THREADS) as pool:
+        reasons = dict(zip(every, pool.map(probe_image, every), strict=True))
+    bad = {path: reason for path, reason in reasons.items() if reason is not None}
+    if unreadable is not None:
+        unreadable.update({str(path): reason for path, reason in bad.items()})
+    return {name: [p for p in files if p not in bad] for name, files in found.items()}
+
+
+def unreadable_note(unreadable: dict[str, str]) -> str:
+    """' (N unreadable files skipped)' for a dataset description, or ''."""
+    return f" ({len(unreadable)} unreadable files skipped)" if unreadable else ""
+
+
+def check_classes(
+    root: Path, classes: dict[str, list[Path]], unreadable: dict[str, str] | None = None
+) -> None:
+    """Refuse a folder without at least two classes of readable images (names the fix)."""
+    if unreadable and not any(classes.values()):
+        first, reason = next(iter(unreadable.items()))
+        raise DataError(
+            f"{root}: none of its {len(unreadable)} image files can be read (e.g. {first}: "
+            f"{reason}); nothing to train or evaluate on. Check the files, or point --data at "
+            "another folder."
         )
-        for folder in folders
-    }
-
-
-def check_classes(root: Path, classes: dict[str, list[Path]]) -> None:
     if not classes:
         raise DataError(
             f"{root} has no class folders; put each class's images in its own sub-folder "
@@ -128,7 +170,7 @@ def check_classes(root: Path, classes: dict[str, list[Path]]) -> None:
     empty = [name for name, files in classes.items() if not files]
     if empty:
         raise DataError(
-            f"class folder(s) {', '.join(str(root / n) for n in empty)} contain no images "
+            f"class folder(s) {', '.join(str(root / n) for n in empty)} contain no readable images "
             f"(suffixes {', '.join(IMAGE_SUFFIXES)}); add images or remove the folder(s)."
         )
     if len(classes) < 2:
@@ -158,6 +200,7 @@ class DataSplits:
     val: ArrayDataset | ImageFolder
     classes: list[str]
     description: str
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> reason, found before training
 
 
 def build_datasets(
@@ -202,14 +245,16 @@ def build_datasets(
             f"data directory {root} does not exist; pass an ImageFolder path (one sub-folder per "
             f"class, optionally under train/ and val/) or --data {DIGITS} for the built-in dataset."
         )
+    unreadable: dict[str, str] = {}
     if (root / "train").is_dir():
         if not (root / "val").is_dir():
             raise DataError(
                 f"{root}/train exists but {root}/val does not; add val/ or drop the train/ level."
             )
-        train_files, val_files = class_folders(root / "train"), class_folders(root / "val")
-        check_classes(root / "train", train_files)
-        check_classes(root / "val", val_files)
+        train_files = class_folders(root / "train", unreadable)
+        val_files = class_folders(root / "val", unreadable)
+        check_classes(root / "train", train_files, unreadable)
+        check_classes(root / "val", val_files, unreadable)
         if set(train_files) != set(val_files):
             only_train = sorted(set(train_files) - set(val_files))
             only_val = sorted(set(val_files) - set(train_files))
@@ -225,8 +270,8 @@ def build_datasets(
     else:
         if not 0.0 < val_fraction < 1.0:
             raise DataError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive).")
-        files = class_folders(root)
-        check_classes(root, files)
+        files = class_folders(root, unreadable)
+        check_classes(root, files, unreadable)
         classes = sorted(files)
         train_samples, val_samples = _stratified_split(files, val_fraction, seed)
         how = f"{root}, {val_fraction:.0%} of each class held out (seed {seed})"
@@ -234,7 +279,9 @@ def build_datasets(
         ImageFolder(train_samples, classes, resolution, crop_pct=1.0),
         ImageFolder(val_samples, classes, resolution, crop_pct=crop_pct),
         classes,
-        f"{how}: {len(classes)} classes, {len(train_samples)} train / {len(val_samples)} val images",
+        f"{how}: {len(classes)} classes, {len(train_samples)} train / {len(val_samples)} val "
+        f"readable images{unreadable_note(unreadable)}",
+        unreadable,
     )
 
 

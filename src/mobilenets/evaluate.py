@@ -27,6 +27,7 @@ class EvalResult:
     top5_correct: int
     loss_sum: float
     classes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable images: path -> reason
 
     @property
     def count(self) -> int:

@@ -7,7 +7,12 @@ Every image the package reads (prediction, training data, calibration) comes thr
 
 from __future__ import annotations
 
+import errno
+import os
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +33,73 @@ class ImageLoadError(ValueError):
         self.reason = reason
 
 
+def not_a_file_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be an image file (missing, a folder, a broken link), or None."""
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return "is a folder, not an image file"
+    if path.exists():
+        return "not a regular file"
+    return "no such file"
+
+
+# Pillow refuses images above 2 x Image.MAX_IMAGE_PIXELS with an error of its own, whatever the
+# caller allows. Its check is switched off while a header is read, and ours (``max_pixels``,
+# from the same header, before any pixel is decoded) applies instead, so --max-pixels can go
+# above Pillow's. The setting is process-wide: threads reading headers at once share one
+# switch-off, counted, and the last one out puts Pillow's limit back.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+_pillow_limit_users = 0
+_pillow_limit_saved: int | None = None
+
+
+@contextmanager
+def _without_pillow_limit() -> Iterator[None]:
+    global _pillow_limit_users, _pillow_limit_saved
+    with _PILLOW_LIMIT_LOCK:
+        if _pillow_limit_users == 0:
+            _pillow_limit_saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _pillow_limit_users += 1
+    try:
+        yield
+    finally:
+        with _PILLOW_LIMIT_LOCK:
+            _pillow_limit_users -= 1
+            if _pillow_limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit_saved
+
+
+def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+    """``Image.open`` (header only) with the size checked against ``max_pixels``."""
+    with _without_pillow_limit(), warnings.catch_warnings():
+        # Pillow warns about some damaged headers (corrupt EXIF, ...) and then reads or fails;
+        # the outcome is what counts, and a warning would be a second line about the same file.
+        warnings.simplefilter("ignore")
+        opened = Image.open(path)
+    width, height = opened.size
+    if width * height > max_pixels:
+        opened.close()
+        raise ImageLoadError(
+            path,
+            f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
+            "(possible decompression bomb; raise --max-pixels if the image is genuine)",
+        )
+    return opened
+
+
+def _system_reason(error: OSError) -> str | None:
+    """A reason for an operating-system error (permission denied, I/O error), not a decoding one."""
+    if error.errno is None:
+        return None  # Pillow's own decoding errors carry no errno
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied (make the file readable, e.g. chmod a+r)"
+    return f"cannot read the file ({os.strerror(error.errno).lower()})"
+
+
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open an image file as 8-bit RGB, upright.
 
@@ -39,36 +111,64 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         A fully decoded RGB image with EXIF orientation applied.
 
     Raises:
-        ImageLoadError: the file is empty, missing, not an image, truncated, or too large.
+        ImageLoadError: the file is empty, missing, unreadable (permissions), not an image,
+            truncated, or too large.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageLoadError(path, "no such file")
+    problem = not_a_file_reason(path)
+    if problem:
+        raise ImageLoadError(path, problem)
     if path.stat().st_size == 0:
         raise ImageLoadError(path, "empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (then errors at 2x) above its own limit; we apply ours instead.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                width, height = opened.size
-                if width * height > max_pixels:
-                    raise ImageLoadError(
-                        path,
-                        f"{width}x{height} = {width * height:,} pixels exceeds the limit of "
-                        f"{max_pixels:,} (possible decompression bomb)",
-                    )
-                opened.load()  # decode now, so truncation surfaces here and not later
-                image = ImageOps.exif_transpose(opened)
+        # Pillow warns about some damaged files (corrupt EXIF, ...) and then decodes or fails;
+        # the outcome is what counts, and a warning would be a second line about the same file.
+        with warnings.catch_warnings(), _open_checked(path, max_pixels) as opened:
+            warnings.simplefilter("ignore")
+            opened.load()  # decode now, so truncation surfaces here and not later
+            image = ImageOps.exif_transpose(opened)
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
         raise ImageLoadError(path, "not an image file Pillow can read") from None
     except Image.DecompressionBombError as error:
         raise ImageLoadError(path, f"too many pixels ({error})") from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except OSError as error:
+        reason = _system_reason(error) or f"corrupt or truncated image ({error})"
+        raise ImageLoadError(path, reason) from None
+    except (SyntaxError, ValueError, EOFError) as error:
         raise ImageLoadError(path, f"corrupt or truncated image ({error})") from None
     return to_rgb(image)
+
+
+def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """Why ``path`` cannot be read as an image, from its header alone; None if it looks fine.
+
+    Much cheaper than decoding (a few kilobytes read), so a whole dataset can be checked before
+    training. A file whose header is fine but whose data is truncated passes; it is found, and
+    skipped, when it is decoded.
+    """
+    path = Path(path)
+    problem = not_a_file_reason(path)
+    if problem:
+        return problem
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _open_checked(path, max_pixels).close()
+        return None
+    except ImageLoadError as error:
+        return error.reason
+    except UnidentifiedImageError:
+        return "not an image file Pillow can read"
+    except Image.DecompressionBombError as error:
+        return f"too many pixels ({error})"
+    except OSError as error:
+        return _system_reason(error) or f"corrupt image header ({error})"
+    except (SyntaxError, ValueError, EOFError) as error:
+        return f"corrupt image header ({error})"
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -95,7 +195,28 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def find_images(root: str | Path) -> list[Path]:
     """All files with an image suffix under ``root`` (a file or a folder), sorted."""
+    return scan_images(root)[0]
+
+
+def scan_images(root: str | Path) -> tuple[list[Path], dict[Path, str]]:
+    """Entries with an image suffix under ``root``, split into files and the rest.
+
+    Returns:
+        ``(files, not_files)``: the image files, sorted, and every entry with an image suffix
+        that is not a readable file (a broken link, a folder named ``x.jpg``) with the reason,
+        so that nothing is skipped without a word.
+    """
     root = Path(root)
     if root.is_file():
-        return [root]
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return [root], {}
+    files: list[Path] = []
+    others: dict[Path, str] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        problem = not_a_file_reason(path)
+        if problem:
+            others[path] = problem
+        else:
+            files.append(path)
+    return files, others

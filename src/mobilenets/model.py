@@ -8,6 +8,7 @@ counts are rounded under the width multiplier. The interface follows timm:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ from mobilenets.preprocess import PreprocessConfig
 from mobilenets.specs import ARCHITECTURES, ArchSpec, BlockSpec
 
 MIN_INPUT_SIZE = 32  # five stride-2 stages reduce 32 px to a single 1x1 cell
+# The official models span α 0.25-1.4; α = 4 (16x the parameters of α = 1) leaves ample room,
+# and beyond it a typo (64 for 0.64) would allocate gigabytes.
+MAX_WIDTH_MULT = 4.0
 FEATURE_REDUCTIONS = (2, 4, 8, 16, 32)
 
 
@@ -103,8 +107,18 @@ class MobileNetConfig:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch={self.arch!r} is unknown; choose one of {sorted(ARCHITECTURES)}")
         family = self.spec.family
-        _require(self.width_mult > 0, "width_mult", self.width_mult, "any float > 0")
-        _require(self.resolution_mult > 0, "resolution_mult", self.resolution_mult, "> 0")
+        _require(
+            math.isfinite(self.width_mult) and 0 < self.width_mult <= MAX_WIDTH_MULT,
+            "width_mult",
+            self.width_mult,
+            f"a number in (0, {MAX_WIDTH_MULT:g}]",
+        )
+        _require(
+            math.isfinite(self.resolution_mult) and self.resolution_mult > 0,
+            "resolution_mult",
+            self.resolution_mult,
+            "a finite number > 0",
+        )
         _require(
             self.default_input_size >= MIN_INPUT_SIZE,
             "resolution_mult",

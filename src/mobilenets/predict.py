@@ -8,16 +8,20 @@ that fails as a whole marks only its own files. Results of files that worked are
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from mobilenets.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageLoadError, find_images, load_image
+from mobilenets.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageLoadError,
+    load_image,
+    not_a_file_reason,
+    scan_images,
+)
 from mobilenets.model import MobileNet
 from mobilenets.preprocess import preprocess_image
 
@@ -59,8 +63,10 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Predi
     failures: list[Prediction] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = find_images(item)
-            if not found:
+            found, not_files = scan_images(item)
+            # A broken link or a folder named like an image is reported, never skipped silently.
+            failures += [Prediction(str(path), error=reason) for path, reason in not_files.items()]
+            if not found and not not_files:
                 failures.append(
                     Prediction(str(item), error=f"folder has no images ({', '.join(IMAGE_SUFFIXES)})")
                 )
@@ -68,7 +74,7 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Predi
         elif item.is_file():
             paths.append(item)
         else:
-            failures.append(Prediction(str(item), error="no such file or folder"))
+            failures.append(Prediction(str(item), error=not_a_file_reason(item) or "no such file or folder"))
     return paths, failures
 
 
@@ -146,38 +152,13 @@ def _run_batch(
             logits = model(torch.stack([tensor for _, tensor in pending]))
         assert isinstance(logits, torch.Tensor)
         tops = _top_classes(model, logits, topk)
-    except (RuntimeError, ValueError) as error:  # e.g. out of memory: only this batch is lost
+        finite = torch.isfinite(logits).all(dim=1).tolist()
+    except (RuntimeError, ValueError, MemoryError) as error:  # e.g. out of memory: only this batch is lost
         for index, _ in pending:
             finish(index, Prediction(str(paths[index]), error=f"model failed on this batch ({error})"))
         return
-    for (index, _), top in zip(pending, tops, strict=True):
-        finish(index, Prediction(str(paths[index]), top=top))
-
-
-def predictions_to_json(predictions: Sequence[Prediction], path: str | Path, info: dict[str, Any]) -> None:
-    """Write every result, failures with their reasons, as JSON."""
-    records = []
-    for p in predictions:
-        record: dict[str, Any] = {"path": p.path, "ok": p.ok}
-        if p.ok:
-            record["top"] = [vars(score) for score in p.top]
-        else:
-            record["error"] = p.error
-        records.append(record)
-    failed = [p.path for p in predictions if not p.ok]
-    document = {**info, "results": records, "failed": failed}
-    Path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-
-
-def predictions_to_csv(predictions: Sequence[Prediction], path: str | Path) -> None:
-    """Write one row per (image, rank), and one row per failed file with its error."""
-    with open(path, "w", newline="", encoding="utf8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "ok", "rank", "class_index", "label", "probability", "error"])
-        for p in predictions:
-            if not p.ok:
-                writer.writerow([p.path, "false", "", "", "", "", p.error])
-            for rank, score in enumerate(p.top, start=1):
-                writer.writerow(
-                    [p.path, "true", rank, score.index, score.label, f"{score.probability:.6f}", ""]
-                )
+    for (index, _), top, ok in zip(pending, tops, finite, strict=True):
+        if ok:
+            finish(index, Prediction(str(paths[index]), top=top))
+        else:  # a probability of NaN is no answer: say so rather than print it
+            finish(index, Prediction(str(paths[index]), error="the model's output is NaN or infinite"))

@@ -75,13 +75,45 @@ def create_pretrained(name: str, weights: str | Path, **kwargs: Any) -> MobileNe
 
 
 def _has_mobilenets_metadata(path: Path) -> bool:
-    from mobilenets.weights import read_metadata
+    from mobilenets.weights import is_mobilenets_file
 
-    try:
-        read_metadata(path)
-    except ValueError:
-        return False
-    return True
+    return is_mobilenets_file(path)
+
+
+def load_weights(weights: str | Path, model_name: str | None = None) -> MobileNet:
+    """The model for a weights argument, as ``predict``, ``eval`` and ``export`` take it.
+
+    Args:
+        weights: a mobilenets ``.safetensors`` file, a torchvision/timm/Keras file (converted in
+            memory), or 'torchvision' / 'timm' / 'keras' for the official weights of ``model_name``.
+        model_name: the model the weights must be (default for official weights: mobilenet_v2).
+
+    Raises:
+        ValueError: the file is missing, unreadable, damaged, or cannot be converted; the
+            message names the file and the fix.
+    """
+    from mobilenets.convert import convert_file
+    from mobilenets.imagenet import NUM_IMAGENET_CLASSES, imagenet_labels
+    from mobilenets.registry import create_model
+    from mobilenets.weights import WeightsFileError, load_model
+
+    if _is_official(weights):
+        return create_model(model_name or "mobilenet_v2", weights=weights)
+    path = Path(weights)
+    if path.is_dir():
+        raise WeightsFileError(f"{path}: is a folder, not a weight file; give the weights file in it")
+    if not path.is_file():
+        raise WeightsFileError(
+            f"{path}: no such file; give a weights file or one of {', '.join(OFFICIAL_SOURCES)}"
+        )
+    if model_name:
+        return create_model(model_name, weights=path)
+    if _has_mobilenets_metadata(path):
+        return load_model(path)
+    model = convert_file(path).build()
+    if model.config.num_classes == NUM_IMAGENET_CLASSES:
+        model.labels = imagenet_labels()
+    return model
 
 
 def _check_matches(

@@ -165,7 +165,10 @@ def profile(
     """
     model: nn.Module
     if isinstance(model_or_name, str):
-        model = create_model(model_or_name, **create_kwargs)
+        # Built on the meta device: shapes without memory, so counting a 4096 px input or a
+        # wide model costs nothing (the counts need shapes only).
+        with torch.device("meta"):
+            model = create_model(model_or_name, **create_kwargs)
         options = ", ".join(f"{key}={value}" for key, value in sorted(create_kwargs.items()))
         label = f"{model_or_name} ({options})" if options else model_or_name
     elif isinstance(model_or_name, nn.Module):

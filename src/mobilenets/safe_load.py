@@ -12,7 +12,6 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,13 +52,19 @@ def load_pickled_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore", UserWarning)
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise UnsafeCheckpointError(f"{path}: refused to unpickle: {_refusal_reason(str(error))}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+        raise UnsafeCheckpointError(f"{path}: refused to unpickle: {refusal_reason(str(error))}") from None
+    except PermissionError:
+        raise  # the error boundary names the file and says to check its permissions
+    except Exception as error:  # truncated, random bytes, text: anything torch cannot read
+        reason = " ".join(str(error).split())[:160]
+        raise ValueError(
+            f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {reason}); it is "
+            "truncated or not a torch.save file. Download or save it again."
+        ) from None
     return unwrap_state_dict(loaded, path)
 
 
-def _refusal_reason(message: str) -> str:
+def refusal_reason(message: str) -> str:
     """Why torch's weights-only unpickler stopped, in words, with the fix."""
     fix = "If the file is yours, re-save it with torch.save(model.state_dict(), ...) or as .safetensors."
     match = re.search(r"GLOBAL ([\w.]+)", message)
@@ -112,7 +117,11 @@ def load_any_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             return dict(load_file(str(path)))
         except (SafetensorError, OSError) as error:
-            raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+            reason = " ".join(str(error).split())[:160]
+            raise ValueError(
+                f"{path}: not a readable safetensors file ({reason}); it is truncated or not a "
+                "weights file. Download or save it again."
+            ) from None
     if path.suffix in PICKLE_SUFFIXES:
         return load_pickled_state_dict(path)
     raise ValueError(

@@ -5,7 +5,7 @@ own shard of each batch (DDP), and rank 0 alone prints, logs and writes files.
 
     fit
     ├─ 1. setup: process group, seeds, determinism
-    ├─ 2. data: check, split, loaders (order = f(seed, epoch))
+    ├─ 2. data: check, split, loaders (order = f(seed, epoch)); then claim the run folder (lock)
     ├─ 3. model: build or load pretrained, replace the head, derive the recipe from the run's
     │            length and batch (recipe.py), channels_last, SyncBN, DDP, compile
     ├─ 4. recipe: optimizer, schedule, grad scaler, EMA
@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -30,12 +31,14 @@ from rich.console import Console
 from torch import nn
 
 from mobilenets import checkpoint as ckpt
+from mobilenets import run_folder
 from mobilenets.augment import Normalize, build_augmentation
-from mobilenets.data import DIGITS, DataSplits, build_datasets, check_batch_size, make_loader
+from mobilenets.data import DIGITS, DataError, DataSplits, build_datasets, check_batch_size, make_loader
 from mobilenets.distributed import (
     DistributedContext,
     barrier,
     broadcast_buffers,
+    broadcast_flag,
     init_distributed,
     ranks_agree,
     shutdown,
@@ -45,12 +48,13 @@ from mobilenets.model import MobileNet
 from mobilenets.model_setup import prepare_model, set_backbone_frozen
 from mobilenets.optim import ScheduleConfig, build_optimizer, build_scheduler
 from mobilenets.precise_bn import StatisticsCheck, TrainingBatches
+from mobilenets.printable import printable
 from mobilenets.progress import TrainProgress
 from mobilenets.recipe import Recipe
 from mobilenets.records import MetricsLogger, format_duration, plot_confusion, plot_curves
 from mobilenets.train_config import TrainConfig
 from mobilenets.train_state import TrainState, restore_checkpoint, save_checkpoint
-from mobilenets.weights import save_weights
+from mobilenets.weights import read_metadata, weights_bytes
 
 __all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "fit", "train_one_epoch"]
 
@@ -194,20 +198,43 @@ def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
     Returns:
         The best validation top-1 and the files written (on every rank).
     """
-    # 1. Setup: the process group (under torchrun), seeds, determinism.
+    # 1. Setup: the process group (under torchrun), seeds, determinism, the run folder.
     config.validate()
+    if config.pretrained:  # a bad weights file is refused before the data is read
+        read_metadata(config.pretrained)
     context = init_distributed(config.device)
     # --deterministic and --threads change process-wide settings; put them back afterwards.
     deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:
-        return _fit(config, splits, context)
+        with ExitStack() as stack:
+            return _fit(config, splits, context, stack)
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.set_num_threads(threads)
         shutdown(context)
 
 
-def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedContext) -> FitResult:
+def _claim_run_folder(config: TrainConfig, context: DistributedContext, stack: ExitStack) -> None:
+    """Rank 0 locks the run folder for this run (``run_folder.claim``); every rank stops if it can't."""
+    refusal: Exception | None = None
+    if context.is_main:
+        try:
+            removed = stack.enter_context(
+                run_folder.claim(config.out, resume=bool(config.resume), overwrite=config.overwrite)
+            )
+            if removed:
+                print(f"removed {len(removed)} temporary files left by an interrupted write", flush=True)
+        except (ValueError, OSError) as error:
+            refusal = error
+    if broadcast_flag(refusal is not None, context):
+        if refusal is not None:
+            raise refusal
+        raise ValueError(f"rank 0 could not claim the run folder {config.out}; see its message.")
+
+
+def _fit(
+    config: TrainConfig, splits: DataSplits | None, context: DistributedContext, stack: ExitStack
+) -> FitResult:
     # 1. (continued) Only rank 0 prints; threads and determinism before any kernel runs.
     device, main = context.device, context.is_main
     console = Console(quiet=not main, soft_wrap=True)
@@ -238,7 +265,11 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
     train_loader = make_loader(splits.train, config.batch_size, train=True, pin_memory=pin, **common)
     val_loader = make_loader(splits.val, config.batch_size, train=False, pin_memory=pin, **common)
     steps_per_epoch = len(splits.train) // context.world_size // config.batch_size
-    console.print(f"data: {splits.description}")
+    # The data passed its checks: now the run folder is claimed (locked) for this run.
+    _claim_run_folder(config, context, stack)
+    console.print(f"data: {splits.description}", highlight=False)
+    if main and splits.unreadable:
+        _report_unreadable(splits.unreadable, run_dir)
 
     # 3. Model: built (or loaded) identically on every rank, then wrapped for speed and DDP.
     model, train_model, ema, recipe = prepare_model(config, splits, resolution, context, steps_per_epoch)
@@ -300,10 +331,14 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
     # 5. Resume: restores weights, optimizer, schedule, EMA, scaler, position and RNGs.
     run_config = config.to_dict()
     if config.resume:
-        path = ckpt.resolve_resume(config.resume, run_dir)
-        restore_checkpoint(state, path, config, context)
+        candidates = ckpt.resume_candidates(config.resume, run_dir)
+        path, saved, skipped = ckpt.load_newest(candidates, map_location=device)
+        for reason in skipped:
+            console.print(f"skipped an unreadable checkpoint: {reason}", highlight=False)
+        restore_checkpoint(state, path, saved, config, context)
         console.print(
-            f"resumed from {path}: epoch {state.epoch + 1}, step {state.step_in_epoch} of {steps_per_epoch}"
+            f"resumed from {path}: epoch {state.epoch + 1}, step {state.step_in_epoch} of {steps_per_epoch}",
+            highlight=False,
         )
     checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", config.keep_checkpoints) if main else None
     logger = None
@@ -314,7 +349,7 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
             resume_step=state.global_step if config.resume else None,
             resume_epoch=state.epoch if config.resume else None,
         )
-        (run_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n")
+        ckpt.atomic_write_bytes(run_dir / "config.json", (json.dumps(run_config, indent=2) + "\n").encode())
     progress = TrainProgress(console, config.epochs, enabled=main and config.progress)
 
     # 6. Epochs: train, evaluate (the EMA too), log, checkpoint, keep the best.
@@ -351,6 +386,14 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
                 run_config=run_config,
             )
             state.train_seconds += time.perf_counter() - started
+            if broadcast_flag(state.epoch_loss_count == 0, context):
+                unreadable = {**splits.train.skipped, **splits.unreadable}
+                example = next(iter(unreadable.items()), ("?", "?"))
+                raise DataError(
+                    f"no training image could be decoded in epoch {state.epoch + 1} ({len(unreadable)} "
+                    f"unreadable, e.g. {example[0]}: {example[1]}); nothing was learned. Replace the "
+                    "broken files or point --data at another folder."
+                )
 
             # Precise BN: statistics recomputed with the weights about to be evaluated and saved
             # (not while the backbone is frozen: its BatchNorms keep the pretrained statistics).
@@ -448,9 +491,9 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
             "world_size": context.world_size,
             "ranks_identical": identical,
             "weights_sha256": digests[0],
-            "skipped_images": splits.train.skipped | splits.val.skipped,
+            "skipped_images": splits.unreadable | splits.train.skipped | splits.val.skipped,
         }
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        ckpt.atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
         if context.enabled:
             console.print(f"weights identical on all {context.world_size} ranks: {identical}")
         console.print(
@@ -477,8 +520,23 @@ def _fit(config: TrainConfig, splits: DataSplits | None, context: DistributedCon
 def _export(model: MobileNet, path: Path, classes: list[str], source: str) -> None:
     """The best weights as a mobilenets weight file, written atomically like a checkpoint."""
     was_training = model.training
-    ckpt.atomic_write_file(path, lambda tmp: save_weights(model, tmp, labels=classes, source=source))
+    ckpt.atomic_write_bytes(path, weights_bytes(model, labels=classes, source=source))
     model.train(was_training)
+
+
+def _report_unreadable(unreadable: dict[str, str], run_dir: Path, shown: int = 20) -> None:
+    """One line per unreadable image (the first ``shown``), and all of them in a file."""
+    listing = run_dir / "skipped_images.json"
+    ckpt.atomic_write_bytes(listing, (json.dumps(unreadable, indent=2) + "\n").encode())
+    for path, reason in list(unreadable.items())[:shown]:
+        print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
+    more = len(unreadable) - shown
+    print(
+        f"{len(unreadable)} unreadable images skipped{f' ({more} more not shown)' if more > 0 else ''}; "
+        f"all are listed in {listing}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _statistics_advice(check: StatisticsCheck, recipe: Recipe, model: MobileNet) -> str:

@@ -57,8 +57,9 @@ class TrainConfig:
     Records:
         out: the run folder. checkpoint_every: also checkpoint every N steps (0: epochs only).
         keep_checkpoints: how many step checkpoints to keep. resume: a checkpoint, a run
-        folder or 'auto'. log_every: steps between train records. tensorboard: also write
-        TensorBoard events. progress: show progress bars.
+        folder or 'auto'. overwrite: delete a previous run's files in ``out`` first (a folder
+        that holds a run is otherwise refused without ``resume``). log_every: steps between
+        train records. tensorboard: also write TensorBoard events. progress: show progress bars.
     """
 
     # Data
@@ -109,6 +110,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     keep_checkpoints: int = 3
     resume: str | None = None
+    overwrite: bool = False
     log_every: int = 10
     tensorboard: bool = False
     progress: bool = True
@@ -150,6 +152,8 @@ class TrainConfig:
         for ok, name, value, allowed in checks:
             if not ok:
                 raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume and --overwrite contradict each other: pick one.")
         if self.freeze_epochs and not self.pretrained:
             raise ValueError(
                 f"freeze_epochs={self.freeze_epochs} needs pretrained weights: a frozen random "

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from mobilenets.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
+from mobilenets.checkpoint import CheckpointManager, rng_state, set_rng_state
 from mobilenets.distributed import DistributedContext
 from mobilenets.model import MobileNet
 from mobilenets.train_config import RESUME_MUST_MATCH, TrainConfig
@@ -85,14 +85,13 @@ def save_checkpoint(
 
 
 def restore_checkpoint(
-    state: TrainState, path: Path, config: TrainConfig, context: DistributedContext
+    state: TrainState, path: Path, saved: dict[str, Any], config: TrainConfig, context: DistributedContext
 ) -> None:
-    """Load ``path`` into ``state`` and this rank's RNGs, refusing settings that break exactness.
+    """Load ``saved`` (read from ``path``) into ``state`` and this rank's RNGs.
 
     Raises:
-        ValueError: the checkpoint is unreadable, or was written with different settings.
+        ValueError: the checkpoint was written with settings that break an exact resume.
     """
-    saved = load_checkpoint(path, map_location=context.device)
     differing = [
         f"{key}: checkpoint {saved['config'].get(key)!r} vs now {getattr(config, key)!r}"
         for key in RESUME_MUST_MATCH

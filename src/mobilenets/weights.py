@@ -15,15 +15,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors import SafetensorError, safe_open
 
 from mobilenets.model import MobileNet, MobileNetConfig
 from mobilenets.preprocess import PreprocessConfig
+from mobilenets.weights_validation import (
+    DAMAGED,
+    WeightsFileError,
+    check_config,
+    check_labels,
+    check_preprocess,
+    parse_json,
+)
+
+__all__ = [
+    "WeightsFileError",
+    "WeightsMetadata",
+    "is_mobilenets_file",
+    "load_model",
+    "read_metadata",
+    "save_weights",
+    "weights_bytes",
+]
 
 FORMAT_NAME = "mobilenets"
 FORMAT_VERSION = "1"
@@ -39,20 +59,8 @@ class WeightsMetadata:
     source: str
 
 
-def save_weights(
-    model: MobileNet, path: str | Path, *, labels: list[str] | None = None, source: str = ""
-) -> Path:
-    """Write ``model`` to a safetensors file that ``load_model`` rebuilds exactly.
-
-    Args:
-        model: the model; its ``config`` and ``preprocess`` are stored with the tensors.
-        path: destination (conventionally ``*.safetensors``).
-        labels: class names, one per output; defaults to ``model.labels``.
-        source: free text recording the weights' origin.
-
-    Returns:
-        The path written.
-    """
+def weights_bytes(model: MobileNet, *, labels: list[str] | None = None, source: str = "") -> bytes:
+    """``model`` serialized as a mobilenets weight file (see ``save_weights``)."""
     labels = labels if labels is not None else model.labels
     num_classes = model.config.num_classes
     if labels is not None and num_classes and len(labels) != num_classes:
@@ -71,40 +79,111 @@ def save_weights(
         metadata["labels"] = json.dumps(list(labels))
     # safetensors refuses shared or non-contiguous storage; a detached contiguous copy is safe.
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
+    return safetensors.torch.save(tensors, metadata=metadata)
+
+
+def save_weights(
+    model: MobileNet, path: str | Path, *, labels: list[str] | None = None, source: str = ""
+) -> Path:
+    """Write ``model`` to a safetensors file that ``load_model`` rebuilds exactly.
+
+    The file is written whole or not at all (a temporary file renamed into place), so a full
+    disk or a kill never leaves a truncated weight file behind.
+
+    Args:
+        model: the model; its ``config`` and ``preprocess`` are stored with the tensors.
+        path: destination (conventionally ``*.safetensors``).
+        labels: class names, one per output; defaults to ``model.labels``.
+        source: free text recording the weights' origin.
+
+    Returns:
+        The path written.
+    """
+    from mobilenets.checkpoint import atomic_write_bytes
+
+    return atomic_write_bytes(path, weights_bytes(model, labels=labels, source=source))
+
+
+@contextmanager
+def open_safetensors(path: str | Path) -> Iterator[Any]:
+    """``safe_open`` with every way a file can be unreadable turned into a ``WeightsFileError``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=metadata)
-    return path
+    if path.is_dir():
+        raise WeightsFileError(f"{path}: is a folder, not a weight file; give the .safetensors file in it")
+    if not path.is_file():
+        raise WeightsFileError(f"{path}: no such file; check the path")
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except PermissionError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        reason = one_line_reason(error)
+        raise WeightsFileError(
+            f"{path}: not a readable safetensors file ({reason}); it is truncated or not a "
+            "weight file. Download or export it again."
+        ) from None
+    with handle:
+        yield handle
+
+
+def one_line_reason(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def is_mobilenets_file(path: str | Path) -> bool:
+    """Whether ``path`` is a readable safetensors file that says it was written by mobilenets."""
+    if Path(path).suffix != ".safetensors":
+        return False
+    try:
+        with open_safetensors(path) as handle:
+            return (handle.metadata() or {}).get("format") == FORMAT_NAME
+    except WeightsFileError:
+        return False
 
 
 def read_metadata(path: str | Path) -> WeightsMetadata:
-    """Read a weight file's metadata without loading its tensors.
+    """Read and check a weight file's metadata without loading its tensors.
 
     Raises:
-        ValueError: the file is not a mobilenets weight file.
+        WeightsFileError: the file is unreadable, not a mobilenets weight file, or a metadata
+            field is missing or out of range (the message names the field).
     """
-    with safe_open(str(path), framework="pt") as handle:
+    if Path(path).suffix != ".safetensors" and Path(path).is_file():
+        raise WeightsFileError(
+            f"{path}: not a mobilenets weight file (those are .safetensors); convert it first with "
+            f"`mobilenets convert {path} OUT.safetensors`"
+        )
+    with open_safetensors(path) as handle:
         raw = handle.metadata() or {}
-    if raw.get("format") != FORMAT_NAME or "config" not in raw:
-        raise ValueError(
+    if raw.get("format") != FORMAT_NAME:
+        raise WeightsFileError(
             f"{path} is a safetensors file without mobilenets metadata; convert foreign weights "
             "with `mobilenets convert` first."
         )
-    preprocess = json.loads(raw.get("preprocess", "{}"))
-    for key in ("input_size", "mean", "std"):
-        if key in preprocess:
-            preprocess[key] = tuple(preprocess[key])
-    labels = json.loads(raw["labels"]) if "labels" in raw else None
-    return WeightsMetadata(
-        config=MobileNetConfig.from_dict(json.loads(raw["config"])),
-        preprocess=PreprocessConfig(**preprocess),
-        labels=labels,
-        source=raw.get("source", ""),
+    version = raw.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise WeightsFileError(
+            f"{path}: format version {version!r} is not {FORMAT_VERSION!r}, the one this mobilenets "
+            "reads; upgrade mobilenets (pip install -U mobilenets) or re-export the file."
+        )
+    if "config" not in raw:
+        raise WeightsFileError(f"{path}: metadata field config is missing. {DAMAGED}")
+    config = check_config(path, parse_json(path, "config", raw["config"]))
+    preprocess = check_preprocess(
+        path, parse_json(path, "preprocess", raw.get("preprocess", "{}")), config.in_chans
     )
+    labels = None
+    if "labels" in raw:
+        labels = check_labels(path, parse_json(path, "labels", raw["labels"]), config.num_classes)
+    return WeightsMetadata(config=config, preprocess=preprocess, labels=labels, source=raw.get("source", ""))
 
 
 def load_model(path: str | Path, **overrides: Any) -> MobileNet:
     """Rebuild the model stored in a mobilenets weight file.
+
+    The metadata is checked first, then the stored tensor shapes against a model built on the
+    meta device (no memory), so a damaged file is refused before anything is allocated.
 
     Args:
         path: a file written by ``save_weights``.
@@ -113,12 +192,29 @@ def load_model(path: str | Path, **overrides: Any) -> MobileNet:
 
     Returns:
         The model in eval mode, with ``preprocess`` and ``labels`` from the file.
+
+    Raises:
+        WeightsFileError: unreadable file, bad metadata, or tensors that do not fit it.
     """
     meta = read_metadata(path)
     config = dataclasses.replace(meta.config, **overrides)
+    with open_safetensors(path) as handle:
+        shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    with torch.device("meta"):
+        skeleton = MobileNet(config)
+    try:
+        check_state_fits(skeleton, shapes, strict=not config.features_only)
+    except ValueError as error:
+        raise WeightsFileError(f"{path}: {error} {DAMAGED}") from None
     model = MobileNet(config)
-    with safe_open(str(path), framework="pt") as handle:
-        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    with open_safetensors(path) as handle:
+        try:
+            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError, RuntimeError) as error:
+            raise WeightsFileError(
+                f"{path}: a tensor could not be read ({one_line_reason(error)}); the file is truncated "
+                "or damaged. Download or export it again."
+            ) from None
     load_state_dict_checked(model, state, strict=not config.features_only)
     model.preprocess = dataclasses.replace(
         meta.preprocess, input_size=(config.in_chans, *meta.preprocess.input_size[1:])
@@ -133,14 +229,29 @@ def load_state_dict_checked(model: MobileNet, state: dict[str, torch.Tensor], st
     Raises:
         ValueError: keys are missing or unexpected, or shapes differ.
     """
-    own = model.state_dict()
+    check_state_fits(model, {key: tuple(value.shape) for key, value in state.items()}, strict, state)
+    model.load_state_dict(state, strict=strict)
+
+
+def check_state_fits(
+    model: MobileNet,
+    shapes: dict[str, tuple[int, ...]],
+    strict: bool = True,
+    state: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Refuse tensors (given by their shapes) that ``model`` cannot load.
+
+    Raises:
+        ValueError: keys are missing or unexpected, or shapes differ.
+    """
+    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     mismatched = [
-        f"{key}: file {tuple(value.shape)} vs model {tuple(own[key].shape)}"
-        for key, value in state.items()
-        if key in own and own[key].shape != value.shape
+        f"{key}: file {shape} vs model {own[key]}"
+        for key, shape in shapes.items()
+        if key in own and own[key] != shape
     ]
-    missing = [key for key in own if key not in state]
-    unexpected = [key for key in state if key not in own]
+    missing = [key for key in own if key not in shapes]
+    unexpected = [key for key in shapes if key not in own]
     if not strict:
         unexpected = []
     cfg = model.config
@@ -148,15 +259,14 @@ def load_state_dict_checked(model: MobileNet, state: dict[str, torch.Tensor], st
     if mismatched:
         raise ValueError(
             f"weights do not fit {where}: shape mismatch at {'; '.join(mismatched[:3])}."
-            f"{describe_weights(state)} Check the architecture and width multiplier the weights "
-            "were trained with."
+            f"{describe_weights(state) if state else ''} Check the architecture and width "
+            "multiplier the weights were trained with."
         )
     if missing or unexpected:
         raise ValueError(
             f"weights do not fit {where}: missing keys {missing[:3]}, unexpected keys {unexpected[:3]}."
-            f"{describe_weights(state)}"
+            f"{describe_weights(state) if state else ''}"
         )
-    model.load_state_dict(state, strict=strict)
 
 
 def describe_weights(state: dict[str, torch.Tensor]) -> str:

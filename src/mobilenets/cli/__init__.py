@@ -11,6 +11,34 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from mobilenets.cli.failures import (
+    EXIT_CODES,
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_SYSTEM,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Terminated,
+    debug_requested,
+    report,
+    sigterm_as_exception,
+)
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_DIVERGED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_SYSTEM",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
+
 # Sub-command name -> module (imported lazily so `mobilenets --help` stays fast).
 COMMANDS = {
     "models": "mobilenets.cli.models",
@@ -24,28 +52,51 @@ COMMANDS = {
     "bench": "mobilenets.cli.bench",
 }
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
+    f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mobilenets", description="MobileNet V1/V2/V3: build, measure, convert, train, deploy."
+        prog="mobilenets",
+        description="MobileNet V1/V2/V3: build, measure, convert, train, deploy.",
+        epilog=EXIT_CODES_HELP + "\n\nA failure you can cause prints one line; --debug (or "
+        "MOBILENETS_DEBUG=1) adds the traceback.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMANDS.values():
         importlib.import_module(module_name).register(subparsers)
+    for subparser in subparsers.choices.values():  # also accepted after the command's name
+        subparser.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show the traceback of any failure",
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 some inputs failed, 2 usage)."""
+    """Run the command line; returns the exit code (see ``EXIT_CODES``).
+
+    Expected failures (bad files and arguments, full disks, Ctrl-C) print one line; only a bug,
+    or ``--debug`` / ``MOBILENETS_DEBUG=1``, shows a traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        code: int = args.handler(args)
-    except ValueError as error:  # bad arguments found by the library: a usage error
-        print(f"mobilenets {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    with sigterm_as_exception():
+        try:
+            code: int = args.handler(args)
+        except (Exception, KeyboardInterrupt, Terminated) as error:
+            if debug_requested(args.debug):
+                raise
+            reported = report(args.command, error)
+            if reported is None:  # a bug: the traceback is what a report needs
+                raise
+            return reported
     return code
 
 

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     line_buffered_stdout()
     console = Console(soft_wrap=True)
     out = Path(args.out)
-    config = TrainConfig(**{**DEMO_RECIPE, "epochs": args.epochs, "out": str(out)})
+    # The demo is meant to be run again and again: each run replaces the last one's folder.
+    config = TrainConfig(**{**DEMO_RECIPE, "epochs": args.epochs, "out": str(out), "overwrite": True})
     resolution = int(config.resolution or 32)
 
     console.rule(f"1. Profile: {config.model} α={config.width_mult} at {resolution} px, 10 classes")

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.evaluate import EvalResult
+from mobilenets.printable import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="accuracy of a weight file on a labelled dataset")
     parser.add_argument("--data", required=True, help="'digits' (its held-out split) or an ImageFolder path")
-    parser.add_argument("--weights", required=True, help="a mobilenets .safetensors file")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        help="a mobilenets .safetensors file, or a torchvision/timm/Keras file (converted in memory)",
+    )
     parser.add_argument(
         "--split", default="val", choices=("val", "all"), help="a folder's val/ (default) or every image"
     )
@@ -27,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", help="folder for confusion.png and eval.json (default: beside the weights)")
+    parser.epilog = (
+        "Unreadable images are skipped, each named on its own line and listed under 'skipped' in "
+        "eval.json; the exit code is then 1, as the accuracy covers fewer images than the data."
+    )
     parser.set_defaults(handler=run)
 
 
@@ -44,10 +55,10 @@ def run_eval(
     Args:
         data: 'digits' (its held-out 25%) or an ImageFolder path: ``val/`` if the folder has
             one (with ``split='val'``), otherwise every image under it.
-        weights: a mobilenets ``.safetensors`` file.
+        weights: a mobilenets ``.safetensors`` file, or a foreign one (see ``load_weights``).
 
     Returns:
-        The confusion matrix and top-1 / top-5 / per-class accuracy.
+        The confusion matrix, top-1 / top-5 / per-class accuracy, and the skipped images.
 
     Raises:
         ValueError: the data is missing or its classes do not match the weights' labels.
@@ -56,10 +67,11 @@ def run_eval(
     from mobilenets.data import DIGITS, ImageFolder, Sample, check_classes, class_folders, make_loader
     from mobilenets.distributed import resolve_device
     from mobilenets.evaluate import evaluate
-    from mobilenets.weights import load_model
+    from mobilenets.pretrained import load_weights
 
     target = resolve_device(device)
-    model = load_model(weights).to(target)
+    model = load_weights(weights).to(target)
+    unreadable: dict[str, str] = {}
     size = model.preprocess.input_size[-1]
     if data == DIGITS:
         from mobilenets.data import build_datasets
@@ -70,8 +82,10 @@ def run_eval(
         if not root.is_dir():
             raise ValueError(f"data directory {root} does not exist; pass an ImageFolder path or 'digits'.")
         folder = root / "val" if split == "val" and (root / "val").is_dir() else root
-        files = class_folders(folder)
-        check_classes(folder, files)
+        files = class_folders(folder, unreadable)
+        check_classes(folder, files, unreadable)
+        for path, reason in unreadable.items():  # as ImageFolder reports the ones found decoding
+            print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
         classes = sorted(files)
         samples = [Sample(p, i) for i, name in enumerate(classes) for p in files[name]]
         dataset = ImageFolder(samples, classes, size, crop_pct=model.preprocess.crop_pct)
@@ -87,7 +101,9 @@ def run_eval(
         )
     loader = make_loader(dataset, batch_size, train=False, workers=workers)
     normalize = Normalize(model.preprocess.mean, model.preprocess.std).to(target)
-    return evaluate(model, loader, len(classes), normalize=normalize, device=target, classes=classes)
+    result = evaluate(model, loader, len(classes), normalize=normalize, device=target, classes=classes)
+    result.skipped = {**unreadable, **dataset.skipped}
+    return result
 
 
 def report_table(result: EvalResult) -> Table:
@@ -105,8 +121,13 @@ def report_table(result: EvalResult) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobilenets.checkpoint import atomic_write_bytes
     from mobilenets.records import plot_confusion
 
+    out = Path(args.out) if args.out else Path(args.weights).parent
+    if out.exists() and not out.is_dir():  # refused before the work, not after
+        raise ValueError(f"--out {out}: is a file; give a folder for confusion.png and eval.json")
+    out.mkdir(parents=True, exist_ok=True)
     result = run_eval(
         args.data,
         args.weights,
@@ -117,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(soft_wrap=True)
     console.print(report_table(result))
-    out = Path(args.out) if args.out else Path(args.weights).parent
     png = plot_confusion(
         result.confusion, result.classes, out / "confusion.png", f"{Path(args.weights).name}"
     )
@@ -125,10 +145,20 @@ def run(args: argparse.Namespace) -> int:
         **result.summary(),
         "per_class": {name: result.per_class[i] for i, name in enumerate(result.classes)},
         "confusion": result.confusion.tolist(),
+        "skipped": result.skipped,
     }
-    (out / "eval.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    text = json.dumps(report, indent=2, default=float, ensure_ascii=False) + "\n"
+    atomic_write_bytes(out / "eval.json", text.encode("utf-8", "backslashreplace"))
     console.print(
-        f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  on {result.count} images; "
-        f"confusion matrix: {png}"
+        f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  on {result.count} "
+        f"images; confusion matrix: {png}; report: {out / 'eval.json'}",
+        highlight=False,
     )
-    return 0
+    if result.skipped:  # each was named on its own line as it was found
+        print(
+            f"{len(result.skipped)} unreadable images skipped: the accuracy covers {result.count} "
+            "images; they are listed in eval.json",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK

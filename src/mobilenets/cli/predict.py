@@ -1,8 +1,9 @@
 """``mobilenets predict IMAGE_OR_DIR...``: top-k ImageNet classes for image files and folders.
 
 Unreadable files (truncated, empty, not an image, too many pixels) get a one-line error and
-the run goes on. Exit code 0 when every file worked, 1 when some failed (the summary names
-them), 2 for usage errors.
+the run goes on. Results go to --json/--csv as they finish, so Ctrl-C or a crash keeps them.
+Exit code 0 when every file worked, 1 when some failed (the summary names them), 2 for usage
+errors; see ``mobilenets --help`` for the rest.
 """
 
 from __future__ import annotations
@@ -14,19 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mobilenets.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, Terminated
 from mobilenets.hub import WeightsDownloadError
 from mobilenets.images import DEFAULT_MAX_PIXELS
-from mobilenets.model import MobileNet
-from mobilenets.predict import (
-    Prediction,
-    collect_inputs,
-    predict_files,
-    predictions_to_csv,
-    predictions_to_json,
-)
-
-OFFICIAL = ("torchvision", "timm", "keras")
+from mobilenets.predict import Prediction, collect_inputs, predict_files
+from mobilenets.printable import printable
+from mobilenets.results_file import ResultsFile, check_output_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,33 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def load_predictor(weights: str, model_name: str | None) -> MobileNet:
-    """The model for ``--weights`` / ``--model``."""
-    from mobilenets.registry import create_model
-    from mobilenets.weights import load_model
-
-    if weights.partition(":")[0] in OFFICIAL and not Path(weights).exists():
-        return create_model(model_name or "mobilenet_v2", weights=weights)
-    if model_name:
-        return create_model(model_name, weights=weights)
-    path = Path(weights)
-    if path.suffix == ".safetensors":
-        try:
-            return load_model(path)
-        except ValueError as error:
-            if "without mobilenets metadata" not in str(error):
-                raise
-    from mobilenets.convert import convert_file
-    from mobilenets.imagenet import NUM_IMAGENET_CLASSES, imagenet_labels
-
-    model = convert_file(path).build()
-    if model.config.num_classes == NUM_IMAGENET_CLASSES:
-        model.labels = imagenet_labels()
-    return model
-
-
 def result_table(prediction: Prediction) -> Table:
-    table = Table(title=prediction.path, title_justify="left", show_edge=False)
+    table = Table(title=printable(prediction.path), title_justify="left", show_edge=False)
     table.add_column("#", justify="right")
     table.add_column("class")
     table.add_column("index", justify="right")
@@ -90,56 +59,66 @@ def result_table(prediction: Prediction) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobilenets.pretrained import load_weights
+
     # soft_wrap: an error line stays one line (greppable), however long its path.
     console, errors = Console(), Console(stderr=True, soft_wrap=True, highlight=False)
     if args.topk < 1 or args.batch_size < 1 or args.max_pixels < 1:
-        errors.print("mobilenets predict: error: --topk, --batch-size and --max-pixels must be >= 1")
-        return EXIT_USAGE
-    if not Path(args.weights).exists() and args.weights.partition(":")[0] not in OFFICIAL:
-        errors.print(
-            f"mobilenets predict: error: --weights {args.weights!r} is neither a file nor one of "
-            f"{', '.join(OFFICIAL)}",
-            highlight=False,
-        )
-        return EXIT_USAGE
+        raise ValueError("--topk, --batch-size and --max-pixels must be >= 1")
+    # Output paths are checked (and created) before any work: a typo costs nothing.
+    kind, out_path = ("json", args.json) if args.json else ("csv", args.csv) if args.csv else (None, None)
+    if out_path is not None:
+        check_output_path(out_path)
     try:
-        model = load_predictor(args.weights, args.model)
+        model = load_weights(args.weights, args.model)
     except WeightsDownloadError as error:
-        errors.print(f"mobilenets predict: error: {error}", highlight=False, soft_wrap=True)
+        errors.print(f"mobilenets predict: error: {error}", markup=False)
         return EXIT_PARTIAL
+    info = {"model": model.config.arch, "width_mult": model.config.width_mult, "weights": args.weights}
+    results = ResultsFile(out_path, kind, info) if out_path is not None and kind else None
     paths, missing = collect_inputs(args.inputs)
     predictions: list[Prediction] = []
+
+    def done(prediction: Prediction) -> None:
+        predictions.append(prediction)
+        if results is not None:
+            results.add([prediction])
+        if not prediction.ok:  # one line per bad file, as soon as it is found
+            progress.console.print(f"error: {printable(prediction.path)}: {prediction.error}", markup=False)
+
+    complete = False
     try:
         with Progress(
             TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             console=errors, transient=True, disable=len(paths) < 2,
         ) as progress:  # fmt: skip
             task = progress.add_task("classifying", total=len(paths))
+            for prediction in missing:
+                done(prediction)
 
-            def done(prediction: Prediction) -> None:
+            def classified(prediction: Prediction) -> None:
+                done(prediction)
                 progress.advance(task)
-                if not prediction.ok:  # one line per bad file, as soon as it is found
-                    progress.console.print(f"error: {prediction.path}: {prediction.error}", highlight=False)
 
-            predictions = predict_files(model, paths, args.topk, args.batch_size, args.max_pixels, done)
+            predict_files(model, paths, args.topk, args.batch_size, args.max_pixels, classified)
+        complete = True
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        # Whatever finished is written (below, in finally); the message says how much.
+        where = f"; their results are in {printable(out_path)}" if out_path else ""
+        raise type(interrupt)(
+            f"{len(predictions)} of {len(paths) + len(missing)} inputs finished{where}"
+        ) from None
     finally:
-        # Even if the run is interrupted, what finished is written.
-        predictions = missing + predictions
-        info = {"model": model.config.arch, "width_mult": model.config.width_mult, "weights": args.weights}
-        if args.json:
-            predictions_to_json(predictions, args.json, info)
-        if args.csv:
-            predictions_to_csv(predictions, args.csv)
-    for prediction in missing:
-        errors.print(f"error: {prediction.path}: {prediction.error}", highlight=False)
+        if results is not None:
+            results.close(complete)
     for prediction in predictions:
         if prediction.ok:
             console.print(result_table(prediction))
-    failed = [p.path for p in predictions if not p.ok]
-    worked = len(predictions) - len(failed)
-    summary = f"{len(predictions)} inputs: {worked} classified, {len(failed)} failed"
-    if failed:
-        errors.print(f"{summary}: {', '.join(failed)}", highlight=False, soft_wrap=True)
+    failed = sum(not p.ok for p in predictions)
+    summary = f"{len(predictions)} inputs: {len(predictions) - failed} classified, {failed} failed"
+    if failed:  # each failed file was named on its own line as it was found
+        where = f"; all results, failures too, are in {printable(out_path)}" if out_path else ""
+        errors.print(f"{summary} (named above){where}", markup=False)
         return EXIT_PARTIAL
     console.print(summary, highlight=False)
     return EXIT_OK

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from mobilenets.augment import POLICIES
+from mobilenets.cli.failures import EXIT_DIVERGED, Terminated
 from mobilenets.optim import OPTIMIZERS, SCHEDULES
 from mobilenets.train_config import AMP_MODES, TrainConfig
 
-EXIT_DIVERGED = 3
+__all__ = ["EXIT_DIVERGED", "config_from_args", "register", "run"]
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -118,7 +120,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     records.add_argument("--out", default=d.out, help="run folder")
     records.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
     records.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
-    records.add_argument("--resume", help="checkpoint file, run folder, or 'auto' (latest in --out)")
+    records.add_argument(
+        "--resume",
+        help="checkpoint file, run folder, or 'auto': the newest checkpoint in --out that loads",
+    )
+    records.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run already in --out first (without it, or --resume, such a folder is refused)",
+    )
     records.add_argument("--log-every", type=int, default=d.log_every)
     records.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
     records.add_argument("--no-progress", dest="progress", action="store_false")
@@ -138,12 +148,16 @@ def line_buffered_stdout() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.train import NonFiniteLossError, fit
+    from mobilenets.checkpoint import CheckpointManager
+    from mobilenets.train import fit
 
     line_buffered_stdout()
+    config = config_from_args(args)
     try:
-        fit(config_from_args(args))
-    except NonFiniteLossError as error:
-        print(f"mobilenets train: stopped: {error}", file=sys.stderr)
-        return EXIT_DIVERGED
+        fit(config)
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        # Say what survives: the newest checkpoint, and how to continue from it.
+        found = CheckpointManager(Path(config.out) / "checkpoints").checkpoints()
+        kept = f"the newest checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
+        raise type(interrupt)(f"{kept}; continue with --resume auto --out {config.out}") from None
     return 0

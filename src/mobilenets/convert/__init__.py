@@ -28,6 +28,7 @@ from mobilenets.convert.torchvision import convert_torchvision, looks_like_torch
 from mobilenets.imagenet import NUM_IMAGENET_CLASSES, imagenet_labels
 from mobilenets.model import MobileNet
 from mobilenets.safe_load import load_any_state_dict
+from mobilenets.weights import is_mobilenets_file
 
 Source = Literal["torchvision", "timm", "keras"]
 SOURCES: tuple[str, ...] = ("torchvision", "timm", "keras")
@@ -101,6 +102,11 @@ def convert_file(
         return convert_keras(src, arch)
     if _is_keras_file(src):
         raise ConversionError(f"{src} is a Keras file, but source={source!r}; use --source keras")
+    if is_mobilenets_file(src):
+        raise ConversionError(
+            f"{src} is already a mobilenets weight file; use it as it is (predict, eval, export and "
+            "train --pretrained all take it), no conversion needed."
+        )
     state = load_any_state_dict(src)
     detected = detect_source(src, state)
     if source is not None and source != detected:

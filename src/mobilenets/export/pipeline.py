@@ -39,13 +39,20 @@ class ExportResult:
 
 
 def resolve_model(source: str | Path | MobileNet) -> MobileNet:
-    """A model from a mobilenets weight file, a registry name (random weights), or a model."""
+    """A model from a weight file (mobilenets or foreign), a registry name (random weights), or a model.
+
+    Anything that exists on disk, or has a weights suffix, is taken as a file: a typo in a file
+    name is reported as a missing file, not as an unknown model name.
+    """
     if isinstance(source, MobileNet):
         return source.eval()
-    if Path(source).is_file():
-        from mobilenets.weights import load_model
+    from mobilenets.convert.keras import KERAS_SUFFIXES
+    from mobilenets.safe_load import PICKLE_SUFFIXES
 
-        return load_model(source)
+    if Path(source).exists() or Path(source).suffix in (".safetensors", *PICKLE_SUFFIXES, *KERAS_SUFFIXES):
+        from mobilenets.pretrained import load_weights
+
+        return load_weights(source)  # a mobilenets file, or a foreign one converted in memory
     from mobilenets.registry import create_model
 
     try:
