@@ -81,7 +81,17 @@ def test_resume_falls_back_to_the_newest_checkpoint_that_loads(tmp_path: Path) -
         path.write_bytes(path.read_bytes()[:100])
     used, saved, skipped = load_newest(resume_candidates("auto", tmp_path))
     assert used.name == "ckpt-00000020.pt" and saved["step"] == 20
-    assert len(skipped) == 1 and "ckpt-00000030.pt" in skipped[0]
+    assert len(skipped) == 2 and "ckpt-00000030.pt" in skipped[0] and "last.pt" in skipped[1]
+
+
+def test_resume_prefers_an_intact_last_pt_over_an_older_step_checkpoint(tmp_path: Path) -> None:
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=3)
+    for step in (10, 20, 30):
+        manager.save({**fake_checkpoint(step), "global_step": step}, step)
+    newest = tmp_path / "checkpoints" / "ckpt-00000030.pt"
+    newest.write_bytes(newest.read_bytes()[:100])  # last.pt, a copy of step 30, is intact
+    used, saved, skipped = load_newest(resume_candidates("auto", tmp_path))
+    assert used.name == "last.pt" and saved["global_step"] == 30 and len(skipped) == 1
 
 
 def test_no_loadable_checkpoint_lists_each_reason(tmp_path: Path) -> None:
@@ -104,12 +114,13 @@ def test_a_code_payload_is_refused_without_advising_weights_only_false(tmp_path:
 
 def test_stale_temporary_files_are_removed(tmp_path: Path) -> None:
     atomic_save({"x": 1}, tmp_path / "a.pt")
-    stale = [tmp_path / ".ckpt-00000010.pt.k3j2h1.tmp", tmp_path / ".last.pt.zz9.tmp"]
+    stale = [tmp_path / ".ckpt-00000010.pt.k3j2h1_x.tmp", tmp_path / ".last.pt.zz9abc00.tmp"]
     for path in stale:
         path.write_bytes(b"half a checkpoint")
     (tmp_path / "notes.tmp").write_text("not ours: no leading dot")
+    (tmp_path / ".notes.tmp").write_text("not ours: no 8-character random part")
     assert sorted(remove_stale_temp_files(tmp_path)) == sorted(stale)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "notes.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.tmp", "a.pt", "notes.tmp"]
 
 
 def test_a_full_disk_names_the_file_and_keeps_the_previous_one(

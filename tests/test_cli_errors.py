@@ -4,6 +4,10 @@ cause, a traceback for bugs and on request (--debug, MOBILENETS_DEBUG)."""
 from __future__ import annotations
 
 import errno
+import json
+import os
+import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -13,8 +17,17 @@ import torch
 from PIL import Image
 
 from mobilenets import create_model, save_weights
+from mobilenets.checkpoint import atomic_write_bytes
 from mobilenets.cli import build_parser, main
-from mobilenets.cli.failures import EXIT_CODES, EXIT_OK, EXIT_PARTIAL, EXIT_SYSTEM, EXIT_USAGE
+from mobilenets.cli.failures import (
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_SYSTEM,
+    EXIT_USAGE,
+    describe,
+)
 from mobilenets.images import load_image
 
 
@@ -58,11 +71,27 @@ def test_debug_shows_the_traceback_of_an_expected_failure(how: str, monkeypatch:
         main(args)
 
 
-def test_profile_counts_a_huge_input_without_allocating_it(capsys: pytest.CaptureFixture[str]) -> None:
+def test_profile_counts_a_large_input_without_allocating_it(capsys: pytest.CaptureFixture[str]) -> None:
     started = time.perf_counter()
-    assert main(["profile", "mobilenet_v2", "--resolution", "100000", "--json"]) == EXIT_OK
-    assert time.perf_counter() - started < 30  # 100000² x 32 channels would be 1.2 TB if allocated
+    assert main(["profile", "mobilenet_v2", "--resolution", "4096", "--json"]) == EXIT_OK
+    assert time.perf_counter() - started < 30  # built on the meta device: shapes, no memory
     assert '"input_size"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--resolution", "100000"], "sides of at most 4096 px"),
+        (["--resolution-mult", "1e308"], "resolution_mult=1e+308 is out of range"),
+        (["--width", "nan"], "width_mult=nan is out of range"),
+    ],
+)
+def test_profile_refuses_sizes_beyond_any_model(
+    args: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["profile", "mobilenet_v1", *args]) == EXIT_USAGE
+    (line,) = lines_of(capsys)
+    assert words in line
 
 
 def test_missing_and_folder_weights_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,3 +162,175 @@ def test_a_read_only_output_folder_is_one_line(
     code = main(["predict", str(image), "--weights", str(weights), "--csv", str(tmp_path / "out.csv")])
     (line,) = lines_of(capsys)
     assert code == EXIT_SYSTEM and "out.csv: read-only file system" in line and "writable disk" in line
+
+
+# -- what a new user tried: output paths that writing would destroy ----------------------------------
+def test_outputs_never_replace_a_device_pipe_input_or_other_kind_of_file(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    notes = tmp_path / "notes.md"
+    notes.write_text("keep me")
+    source = tmp_path / "src.safetensors"
+    shutil.copy(weights, source)
+    cases = [
+        (["predict", image, "--weights", weights, "--json", pipe], "is a pipe (FIFO), not a regular file"),
+        (["predict", image, "--weights", weights, "--json", image], "must end in .json"),
+        (["predict", image, "--weights", weights, "--csv", weights], "must end in .csv"),
+        (["export", weights, "--out", notes], "must end in .onnx"),
+        (["convert", source, source], "which this command reads"),
+        (["convert", source, notes], "must end in .safetensors"),
+    ]
+    for args, words in cases:
+        assert main([str(a) for a in args]) == EXIT_USAGE, args
+        (line,) = lines_of(capsys)
+        assert words in line, line
+    assert notes.read_text() == "keep me" and source.read_bytes() == weights.read_bytes()
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and image.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_symlinked_output_writes_its_target(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
+    target, link = tmp_path / "real.json", tmp_path / "link.json"
+    target.write_text("{}")
+    link.symlink_to(target)
+    assert main(["predict", str(image), "--weights", str(weights), "--json", str(link)]) == EXIT_OK
+    assert link.is_symlink() and json.loads(target.read_text())["complete"] is True
+
+
+def test_atomic_writes_refuse_devices(tmp_path: Path) -> None:
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod needs root")
+    with pytest.raises(ValueError, match="is a device"):
+        atomic_write_bytes(device, b"x")
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+
+
+# -- what a new user tried: other arguments --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["eval", "--data", "digits", "--weights", "{weights}", "--device", "tpu"],
+            "--device 'tpu' is not a device",
+        ),
+        (["train", "--data", "digits", "--out", "{file}"], "is a file; give a folder"),
+        (["train", "--data", "digits", "--out", ""], "out='' names no folder"),
+        (
+            ["train", "--data", "digits", "--pretrained", "{weights}", "--model", "mobilenet_v3_small"],
+            "contradicts",
+        ),
+        (["train", "--data", "digits", "--pretrained", "{weights}", "--width", "0.5"], "contradicts"),
+        (["bench", "mobilenet_v1", "--seconds", "nan"], "--seconds nan"),
+        (["bench", "mobilenet_v1", "--threads", "100000"], "--threads 100000"),
+        (["bench", "mobilenet_v1", "--backends", ","], "names no backend"),
+        (["bench", "mobilenet_v1", "--batch", "0"], "--batch: '0'"),
+        (["predict", "--weights", "{weights}"], "write ./-name"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    args: list[str], words: str, weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    filled = [a.replace("{weights}", str(weights)).replace("{file}", str(tmp_path / "afile")) for a in args]
+    try:
+        code = main(filled)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = int(exit_.code or 0)
+    (line,) = lines_of(capsys)
+    assert code == EXIT_USAGE and words in line, line
+
+
+def test_features_only_weights_are_refused_by_commands_that_need_a_classifier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backbone = create_model("mobilenet_v1", width_mult=0.25, features_only=True)
+    path = save_weights(backbone, tmp_path / "backbone.safetensors")
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
+    for args in (
+        ["predict", str(image), "--weights", str(path), "--json", str(tmp_path / "o.json")],
+        ["eval", "--data", "digits", "--weights", str(path)],
+        ["train", "--data", "digits", "--pretrained", str(path), "--out", str(tmp_path / "run")],
+    ):
+        assert main(args) == EXIT_USAGE
+        (line,) = lines_of(capsys)
+        assert str(path) in line and ("no classifier" in line or "features-only" in line), line
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "run").exists()
+
+
+def test_nan_weights_are_blamed_on_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = create_model("mobilenet_v1", width_mult=0.25, resolution_mult=32 / 224, num_classes=2)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    path = save_weights(model, tmp_path / "nan.safetensors")
+    assert main(["eval", "--data", "digits", "--weights", str(path)]) == EXIT_USAGE
+    (line,) = lines_of(capsys)
+    assert str(path) in line and "NaN or infinite values in 1 tensors (e.g. classifier.weight)" in line
+
+
+def test_labels_that_would_garble_the_terminal_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = create_model("mobilenet_v1", width_mult=0.25, resolution_mult=32 / 224, num_classes=2)
+    path = save_weights(model, tmp_path / "ansi.safetensors", labels=["cat", "dog\x1b[31mred"])
+    assert main(["eval", "--data", "digits", "--weights", str(path)]) == EXIT_USAGE
+    (line,) = lines_of(capsys)
+    assert "metadata field labels" in line and "\x1b" not in line
+
+
+def test_eval_split_all_reads_both_halves_of_a_train_val_layout(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for half, count in (("train", 3), ("val", 2)):
+        for name in ("a", "b"):
+            folder = tmp_path / "data" / half / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                Image.fromarray(np.full((40, 40, 3), index * 40, np.uint8)).save(folder / f"{index}.png")
+    out = tmp_path / "eval"
+    code = main(
+        [
+            "eval",
+            "--data",
+            str(tmp_path / "data"),
+            "--weights",
+            str(weights),
+            "--split",
+            "all",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == EXIT_OK
+    assert (
+        json.loads((out / "eval.json").read_text())["images"] == 10
+    )  # 2 classes x (3 + 2), not 'train'/'val'
+    capsys.readouterr()
+
+
+def test_ctrl_c_while_starting_up_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mobilenets.cli.build_parser", interrupted)
+    assert main(["models"]) == EXIT_INTERRUPTED
+    assert lines_of(capsys) == ["mobilenets: error: interrupted (Ctrl-C)"]
+
+
+def test_an_allocation_failure_is_a_system_refusal() -> None:
+    error = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried"
+    )
+    assert describe(error) is not None and describe(error)[0] == EXIT_SYSTEM  # type: ignore[index]

@@ -180,7 +180,7 @@ def test_resume_auto_falls_back_past_damaged_checkpoints_and_cleans_temp_files(
     folder = out / "checkpoints"
     for name in ("ckpt-00000042.pt", "last.pt"):  # the newest two, cut short
         (folder / name).write_bytes((folder / name).read_bytes()[:1000])
-    stale = [folder / ".ckpt-00000063.pt.a1b2c3.tmp", out / ".final.safetensors.d4e5f6.tmp"]
+    stale = [folder / ".ckpt-00000063.pt.a1b2c3d4.tmp", out / ".final.safetensors.d4e5f6_7.tmp"]
     for path in stale:  # what writes killed half-way leave behind
         path.write_bytes(b"half")
     (out / "summary.json").unlink()

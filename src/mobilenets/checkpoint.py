@@ -24,10 +24,14 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from mobilenets.printable import brief
+
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d{8})\.pt$")
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"  # the checkpoint of the epoch with the best validation top-1, never pruned
 TEMP_SUFFIX = ".tmp"  # atomic writes go to ".NAME.XXXXXXXX.tmp" first
+# tempfile.mkstemp's random part is 8 characters of [a-z0-9_]: nothing else matches.
+TEMP_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
@@ -70,9 +74,22 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    from mobilenets.output_paths import special_file_kind
+
+    # A rename replaces what is at ``path``: a symbolic link is followed (its target is written,
+    # as open() would), and a device or pipe is refused (renaming over /dev/null would replace
+    # the device with a regular file).
+    given, path = Path(path), Path(os.path.realpath(path))
+    kind = "a folder" if path.is_dir() else special_file_kind(path)
+    if kind:
+        raise ValueError(f"{given}: is {kind}, not a regular file; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(given)) from error
     os.close(handle)
     tmp = Path(tmp_name)
     try:
@@ -88,7 +105,7 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
         tmp.unlink(missing_ok=True)
         if error.errno is None:
             raise
-        raise OSError(error.errno, f"{error.strerror} while writing it", str(path)) from error
+        raise OSError(error.errno, f"{error.strerror} while writing it", str(given)) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -98,7 +115,7 @@ def atomic_write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return path
+    return given
 
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:
@@ -113,7 +130,7 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX)]
+    stale = [p for p in folder.iterdir() if TEMP_PATTERN.match(p.name) and p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
@@ -217,7 +234,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # whatever code the file carries.
         raise ValueError(f"{path}: refused to unpickle: {refusal_reason(str(error))}") from None
     except Exception as error:  # a truncated or foreign file
-        reason = " ".join(str(error).split())[:160]
+        reason = brief(error)
         raise ValueError(f"{path} is not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != "mobilenets-checkpoint":
         raise ValueError(f"{path} is not a mobilenets training checkpoint.")
@@ -262,19 +279,30 @@ def resume_candidates(resume: str | Path, run_dir: Path) -> list[Path]:
 def load_newest(
     candidates: list[Path], map_location: str | torch.device = "cpu"
 ) -> tuple[Path, dict[str, Any], list[str]]:
-    """The first of ``candidates`` that loads.
+    """The newest of ``candidates`` (by global step) that loads.
+
+    ``candidates`` come from ``resume_candidates``: step checkpoints newest first, then
+    ``last.pt``. The first step checkpoint that loads is the newest one; ``last.pt`` is loaded
+    too, since a failed copy can leave it older, or a damaged step file leave it newer.
 
     Returns:
         ``(path, checkpoint, skipped)``: the file used, its contents, and a 'PATH: reason'
-        line for every newer candidate that could not be loaded.
+        line for every candidate tried that could not be loaded.
 
     Raises:
         ValueError: none of them loads (the message lists why, file by file).
     """
     skipped: list[str] = []
+    loaded: list[tuple[Path, dict[str, Any]]] = []
     for path in candidates:
+        if loaded and path.name != LAST_NAME and loaded[-1][0].name != LAST_NAME:
+            continue  # an older step checkpoint than one that already loaded
         try:
-            return path, load_checkpoint(path, map_location), skipped
+            loaded.append((path, load_checkpoint(path, map_location)))
         except ValueError as error:
             skipped.append(str(error))
-    raise ValueError(f"no checkpoint could be loaded: {'; '.join(skipped)}")
+    if not loaded:
+        raise ValueError(f"no checkpoint could be loaded: {'; '.join(skipped)}")
+    # The highest step wins; on a tie the step checkpoint (listed first) is named.
+    path, state = max(loaded, key=lambda item: item[1].get("global_step", -1))
+    return path, state, skipped

@@ -51,9 +51,21 @@ def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present, else CPU; anything else is passed to ``torch.device``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"--device {name!r} is not a device mobilenets runs on; use auto, cpu, cuda or cuda:N."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} was asked for but CUDA is not available; use --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices; "
+            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}."
+        )
     return device
 
 

@@ -31,6 +31,9 @@ MIN_INPUT_SIZE = 32  # five stride-2 stages reduce 32 px to a single 1x1 cell
 # The official models span α 0.25-1.4; α = 4 (16x the parameters of α = 1) leaves ample room,
 # and beyond it a typo (64 for 0.64) would allocate gigabytes.
 MAX_WIDTH_MULT = 4.0
+# The papers run 96-512 px and segmentation backbones up to 2048: 4096 px a side is ample, and
+# bounds what a typo (or a damaged weights file) can make a forward pass allocate.
+MAX_INPUT_SIZE = 4096
 FEATURE_REDUCTIONS = (2, 4, 8, 16, 32)
 
 
@@ -114,10 +117,10 @@ class MobileNetConfig:
             f"a number in (0, {MAX_WIDTH_MULT:g}]",
         )
         _require(
-            math.isfinite(self.resolution_mult) and self.resolution_mult > 0,
+            math.isfinite(self.resolution_mult) and 0 < self.resolution_mult <= MAX_INPUT_SIZE / 224,
             "resolution_mult",
             self.resolution_mult,
-            "a finite number > 0",
+            f"a number in (0, {MAX_INPUT_SIZE / 224:.2f}] (input size at most {MAX_INPUT_SIZE} px)",
         )
         _require(
             self.default_input_size >= MIN_INPUT_SIZE,

@@ -95,7 +95,7 @@ def load_weights(weights: str | Path, model_name: str | None = None) -> MobileNe
     from mobilenets.convert import convert_file
     from mobilenets.imagenet import NUM_IMAGENET_CLASSES, imagenet_labels
     from mobilenets.registry import create_model
-    from mobilenets.weights import WeightsFileError, load_model
+    from mobilenets.weights import WeightsFileError, load_model, mentioning
 
     if _is_official(weights):
         return create_model(model_name or "mobilenet_v2", weights=weights)
@@ -110,7 +110,8 @@ def load_weights(weights: str | Path, model_name: str | None = None) -> MobileNe
         return create_model(model_name, weights=path)
     if _has_mobilenets_metadata(path):
         return load_model(path)
-    model = convert_file(path).build()
+    with mentioning(path):
+        model = convert_file(path).build()
     if model.config.num_classes == NUM_IMAGENET_CLASSES:
         model.labels = imagenet_labels()
     return model

@@ -29,7 +29,7 @@ from torch import nn
 
 from mobilenets.cost_report import KIND_FC, KIND_SE, LayerCost, ProfileReport
 from mobilenets.layers import InvertedResidual, SqueezeExcite
-from mobilenets.model import MobileNet
+from mobilenets.model import MAX_INPUT_SIZE, MobileNet
 from mobilenets.registry import create_model
 
 KIND_SE_SCALE = "se scale"
@@ -92,6 +92,8 @@ def _resolve_input_size(model: nn.Module, input_size: int | Sequence[int] | None
             f"input_size={input_size!r} is not a size; pass an int (square side in pixels), "
             "(height, width) or (channels, height, width), all positive integers."
         )
+    if max(size[-2:]) > MAX_INPUT_SIZE:
+        raise ValueError(f"input_size={input_size!r}: sides of at most {MAX_INPUT_SIZE} px are supported")
     if len(size) == 3:
         return size[0], size[1], size[2]
     if channels is None:

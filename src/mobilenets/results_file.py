@@ -1,7 +1,8 @@
 """Prediction results written as they come, so an interrupt or a crash never loses finished work.
 
 ``predict --json/--csv`` opens its output before the first image is read: a path in a missing
-folder, a folder, or a file that may not be written fails at once, before any work. Then:
+folder, a folder, a device, a file of another kind (the suffix must be .json/.csv) or a file that
+may not be written fails at once, before any work (``output_paths``). Then:
 
 - CSV rows are appended and flushed as each batch finishes;
 - the JSON document is rewritten atomically (a temporary file renamed over it) at most every
@@ -20,34 +21,19 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from mobilenets.checkpoint import atomic_write_bytes
+from mobilenets.output_paths import check_output_file
 from mobilenets.predict import Prediction
 from mobilenets.printable import printable
 
-__all__ = ["ResultsFile", "check_output_path", "printable"]
+__all__ = ["ResultsFile"]
 
 JSON_WRITE_INTERVAL = 2.0  # seconds between rewrites: keeps a 100k-file run from rewriting per file
-
-
-def check_output_path(path: Path) -> None:
-    """Refuse an output path that cannot be written, before any work is done.
-
-    Raises:
-        ValueError: the folder is missing, the path is a folder.
-        OSError: the file cannot be created (permission denied, read-only disk).
-    """
-    if path.is_dir():
-        raise ValueError(
-            f"{printable(path)}: is a folder; give a file path for the results, e.g. {path / 'out'}"
-        )
-    if not path.parent.is_dir():
-        raise ValueError(
-            f"{printable(path)}: the folder {printable(path.parent)} does not exist; create it or "
-            "choose another path"
-        )
 
 
 class ResultsFile:
@@ -60,7 +46,7 @@ class ResultsFile:
     """
 
     def __init__(self, path: Path, kind: str, info: dict[str, Any] | None = None) -> None:
-        check_output_path(path)
+        path = check_output_file(path, (f".{kind}",), f"--{kind}")
         self.path, self.kind, self.info = path, kind, info or {}
         self.records: list[dict[str, Any]] = []
         self.failed: list[str] = []
@@ -68,12 +54,23 @@ class ResultsFile:
         self._last_write = 0.0
         self._csv_file: IO[str] | None = None
         if kind == "csv":
-            self._csv_file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self._csv = csv.writer(self._csv_file)
-            self._csv.writerow(["path", "ok", "rank", "class_index", "label", "probability", "error"])
-            self._csv_file.flush()
+            with self._naming_errors():
+                self._csv_file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+                self._csv = csv.writer(self._csv_file)
+                self._csv.writerow(["path", "ok", "rank", "class_index", "label", "probability", "error"])
+                self._csv_file.flush()
         else:
             self._write_json()  # creates the file now: a path that can't be written fails here
+
+    @contextmanager
+    def _naming_errors(self) -> Iterator[None]:
+        """An OSError of a write (disk full, ...) names the results file, as the line must."""
+        try:
+            yield
+        except OSError as error:
+            if error.errno is None or error.filename:
+                raise
+            raise OSError(error.errno, error.strerror, str(self.path)) from error
 
     def add(self, predictions: list[Prediction]) -> None:
         """Record finished predictions (and write them, for CSV at once, for JSON every few seconds)."""
@@ -87,12 +84,14 @@ class ResultsFile:
             self.records.append(record)
             if self._csv_file is not None:
                 name = printable(p.path)
+                # (rows are buffered; the flush below reports a failed write, named)
                 if not p.ok:
                     self._csv.writerow([name, "false", "", "", "", "", p.error])
                 for rank, s in enumerate(p.top, start=1):
                     self._csv.writerow([name, "true", rank, s.index, s.label, f"{s.probability:.6f}", ""])
         if self._csv_file is not None:
-            self._csv_file.flush()
+            with self._naming_errors():
+                self._csv_file.flush()
         elif time.monotonic() - self._last_write >= JSON_WRITE_INTERVAL:
             self._write_json()
 
@@ -100,8 +99,9 @@ class ResultsFile:
         """Write everything recorded; ``complete`` says whether every input was processed."""
         self.complete = complete
         if self._csv_file is not None:
-            self._csv_file.close()
-            self._csv_file = None
+            csv_file, self._csv_file = self._csv_file, None
+            with self._naming_errors():
+                csv_file.close()
         elif self.kind == "json":
             self._write_json()
 

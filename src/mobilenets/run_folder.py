@@ -109,6 +109,9 @@ def claim(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Iterator[lis
     run_dir = Path(run_dir)
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite contradict each other: pick one.")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"--out {run_dir}: is a file; give a folder for the run")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     handle = _lock(run_dir)
     try:
@@ -128,3 +131,5 @@ def claim(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Iterator[lis
         (run_dir / LOCK_NAME).unlink(missing_ok=True)  # before unlocking: see _lock
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+        if created and not any(run_dir.iterdir()):  # a run that failed before writing anything
+            run_dir.rmdir()

@@ -20,6 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from mobilenets.printable import brief
+
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 # Training checkpoints wrap the weights; these are the keys the common trainers use.
 _WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model_state_dict", "model", "module")
@@ -52,16 +54,41 @@ def load_pickled_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore", UserWarning)
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        kind = _not_a_checkpoint(path)
+        if kind:  # gzip, NumPy, text...: no pickle at all, so nothing was refused
+            raise ValueError(f"{path}: not a PyTorch checkpoint ({kind}); give a torch.save file") from None
         raise UnsafeCheckpointError(f"{path}: refused to unpickle: {refusal_reason(str(error))}") from None
     except PermissionError:
         raise  # the error boundary names the file and says to check its permissions
     except Exception as error:  # truncated, random bytes, text: anything torch cannot read
-        reason = " ".join(str(error).split())[:160]
+        reason = brief(error)
         raise ValueError(
             f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {reason}); it is "
             "truncated or not a torch.save file. Download or save it again."
         ) from None
     return unwrap_state_dict(loaded, path)
+
+
+# How common files that are not checkpoints begin.
+_MAGIC = {
+    b"\x1f\x8b": "it is gzip-compressed",
+    b"\x93NUMPY": "it is a NumPy .npy array",
+    b"\x89HDF": "it is an HDF5 file (Keras weights are .h5 or .keras)",
+    b"\x89PNG": "it is a PNG image",
+    b"\xff\xd8\xff": "it is a JPEG image",
+}
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """What ``path`` is, when its first bytes show it is neither a zip nor a pickle."""
+    with open(path, "rb") as file:
+        head = file.read(8)
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    if head[:2] == b"PK" or head[:1] == b"\x80":  # torch.save's zip, or a pickle (protocol 2+)
+        return None
+    return f"it starts with bytes {head[:4].hex(' ')}, neither a zip nor a pickle"
 
 
 def refusal_reason(message: str) -> str:
@@ -117,7 +144,7 @@ def load_any_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             return dict(load_file(str(path)))
         except (SafetensorError, OSError) as error:
-            reason = " ".join(str(error).split())[:160]
+            reason = brief(error)
             raise ValueError(
                 f"{path}: not a readable safetensors file ({reason}); it is truncated or not a "
                 "weights file. Download or save it again."

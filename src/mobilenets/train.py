@@ -16,6 +16,7 @@ own shard of each batch (DDP), and rank 0 alone prints, logs and writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -201,7 +202,7 @@ def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
     # 1. Setup: the process group (under torchrun), seeds, determinism, the run folder.
     config.validate()
     if config.pretrained:  # a bad weights file is refused before the data is read
-        read_metadata(config.pretrained)
+        config = _with_pretrained_architecture(config)
     context = init_distributed(config.device)
     # --deterministic and --threads change process-wide settings; put them back afterwards.
     deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
@@ -212,6 +213,30 @@ def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
         torch.use_deterministic_algorithms(deterministic)
         torch.set_num_threads(threads)
         shutdown(context)
+
+
+def _with_pretrained_architecture(config: TrainConfig) -> TrainConfig:
+    """``config`` with the model and width of its ``--pretrained`` file, which decide them.
+
+    Raises:
+        ValueError: the file is unusable, holds a features-only model, or has another width
+            than the one asked for.
+    """
+    assert config.pretrained is not None
+    stored = read_metadata(config.pretrained).config
+    if stored.features_only:
+        raise ValueError(
+            f"{config.pretrained}: holds a features-only model (feature maps, no classifier); "
+            "--pretrained takes a classifier or headless (num_classes=0) weights file."
+        )
+    if config.width_mult is not None and abs(config.width_mult - stored.width_mult) > 1e-9:
+        raise ValueError(
+            f"--width {config.width_mult:g} contradicts --pretrained {config.pretrained}, which holds "
+            f"{stored.arch} at width {stored.width_mult:g}; drop --width (the file decides) or pick "
+            "matching weights."
+        )
+    # Recorded in config.json as what is really trained, whatever --model said.
+    return dataclasses.replace(config, model=stored.arch, width_mult=stored.width_mult)
 
 
 def _claim_run_folder(config: TrainConfig, context: DistributedContext, stack: ExitStack) -> None:

@@ -152,6 +152,8 @@ class TrainConfig:
         for ok, name, value, allowed in checks:
             if not ok:
                 raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
+        if not str(self.out).strip():
+            raise ValueError("out='' names no folder; give the run a folder, e.g. --out runs/mine")
         if self.resume and self.overwrite:
             raise ValueError("--resume and --overwrite contradict each other: pick one.")
         if self.freeze_epochs and not self.pretrained:

@@ -26,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 
 from mobilenets.model import MobileNet, MobileNetConfig
 from mobilenets.preprocess import PreprocessConfig
+from mobilenets.printable import brief
 from mobilenets.weights_validation import (
     DAMAGED,
     WeightsFileError,
@@ -105,6 +106,19 @@ def save_weights(
 
 
 @contextmanager
+def mentioning(path: str | Path) -> Iterator[None]:
+    """A ValueError raised inside names ``path`` (the one line must say which file)."""
+    try:
+        yield
+    except WeightsFileError:
+        raise
+    except ValueError as error:
+        if str(path) in str(error):
+            raise
+        raise WeightsFileError(f"{path}: {error}") from None
+
+
+@contextmanager
 def open_safetensors(path: str | Path) -> Iterator[Any]:
     """``safe_open`` with every way a file can be unreadable turned into a ``WeightsFileError``."""
     path = Path(path)
@@ -117,18 +131,13 @@ def open_safetensors(path: str | Path) -> Iterator[Any]:
     except PermissionError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        reason = one_line_reason(error)
+        reason = brief(error)
         raise WeightsFileError(
             f"{path}: not a readable safetensors file ({reason}); it is truncated or not a "
             "weight file. Download or export it again."
         ) from None
     with handle:
         yield handle
-
-
-def one_line_reason(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def is_mobilenets_file(path: str | Path) -> bool:
@@ -212,10 +221,13 @@ def load_model(path: str | Path, **overrides: Any) -> MobileNet:
             state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except (SafetensorError, OSError, RuntimeError) as error:
             raise WeightsFileError(
-                f"{path}: a tensor could not be read ({one_line_reason(error)}); the file is truncated "
+                f"{path}: a tensor could not be read ({brief(error)}); the file is truncated "
                 "or damaged. Download or export it again."
             ) from None
-    load_state_dict_checked(model, state, strict=not config.features_only)
+    try:
+        load_state_dict_checked(model, state, strict=not config.features_only)
+    except ValueError as error:
+        raise WeightsFileError(f"{path}: {error}") from None
     model.preprocess = dataclasses.replace(
         meta.preprocess, input_size=(config.in_chans, *meta.preprocess.input_size[1:])
     )
@@ -230,6 +242,14 @@ def load_state_dict_checked(model: MobileNet, state: dict[str, torch.Tensor], st
         ValueError: keys are missing or unexpected, or shapes differ.
     """
     check_state_fits(model, {key: tuple(value.shape) for key, value in state.items()}, strict, state)
+    broken = [
+        key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()
+    ]
+    if broken:
+        raise ValueError(
+            f"the weights hold NaN or infinite values in {len(broken)} tensors (e.g. {broken[0]}): "
+            "they come from a run that diverged, or the file is damaged"
+        )
     model.load_state_dict(state, strict=strict)
 
 

@@ -21,14 +21,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mobilenets.model import MAX_WIDTH_MULT, MIN_INPUT_SIZE, MobileNetConfig
+from mobilenets.model import MAX_INPUT_SIZE, MAX_WIDTH_MULT, MIN_INPUT_SIZE, MobileNetConfig
 from mobilenets.preprocess import PreprocessConfig
 from mobilenets.specs import ARCHITECTURES
 
 MAX_CLASSES = 100_000
-MAX_INPUT_SIZE = 4096
 MAX_IN_CHANS = 64
 MAX_DEPTH_MULTIPLIER = 16
+MAX_LABEL_LENGTH = 200  # WordNet's longest ImageNet class name is under 100 characters
 STD_RANGE = (1e-3, 10.0)
 CROP_PCT_RANGE = (0.2, 1.0)
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos")
@@ -111,7 +111,8 @@ def check_config(path: str | Path, raw: Any) -> MobileNetConfig:
         config = MobileNetConfig.from_dict(raw)
         config.validate()
     except (TypeError, ValueError) as error:
-        raise WeightsFileError(f"{path}: metadata field config is invalid: {error}. {DAMAGED}") from None
+        reason = str(error).rstrip(".")
+        raise WeightsFileError(f"{path}: metadata field config is invalid: {reason}. {DAMAGED}") from None
     return config
 
 
@@ -173,6 +174,14 @@ def check_labels(path: str | Path, raw: Any, num_classes: int) -> list[str]:
     """Class names: a list of strings, one per output."""
     if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
         raise _fail(path, "labels", raw, "a JSON list of class names (strings)")
+    for name in raw:  # labels are printed: no terminal escapes, no line breaks, no megabytes
+        if len(name) > MAX_LABEL_LENGTH or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            raise _fail(
+                path,
+                "labels",
+                name,
+                f"printable names of at most {MAX_LABEL_LENGTH} characters, no control characters",
+            )
     if num_classes and len(raw) != num_classes:
         raise _fail(path, "labels", raw, f"one name per class: {num_classes} names, not {len(raw)}")
     return raw

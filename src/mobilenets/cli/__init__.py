@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mobilenets.cli.failures import (
     EXIT_CODES,
@@ -57,8 +58,18 @@ EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = ""
+        if "required: IMAGE_OR_DIR" in message or "required: models" in message:
+            hint = " (a name starting with '-' reads as an option: write ./-name)"
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mobilenets",
         description="MobileNet V1/V2/V3: build, measure, convert, train, deploy.",
         epilog=EXIT_CODES_HELP + "\n\nA failure you can cause prints one line; --debug (or "
@@ -85,15 +96,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     Expected failures (bad files and arguments, full disks, Ctrl-C) print one line; only a bug,
     or ``--debug`` / ``MOBILENETS_DEBUG=1``, shows a traceback.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command, debug = "", False
     with sigterm_as_exception():
         try:
+            # Building the parser imports the sub-commands: inside the boundary, so a Ctrl-C
+            # then is one line too. (One while `import mobilenets` itself loads torch, before
+            # any of this runs, still shows Python's traceback.)
+            args = build_parser().parse_args(argv)
+            command, debug = args.command, args.debug
             code: int = args.handler(args)
         except (Exception, KeyboardInterrupt, Terminated) as error:
-            if debug_requested(args.debug):
+            if debug_requested(debug):
                 raise
-            reported = report(args.command, error)
+            reported = report(command or "", error)
             if reported is None:  # a bug: the traceback is what a report needs
                 raise
             return reported

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from mobilenets.cli import EXIT_OK, EXIT_USAGE
+from mobilenets.cli.failures import EXIT_OK
+
+# A timed window longer than this is a typo (1e308 would never end).
+MAX_SECONDS = 600.0
 
 
 def _int_list(text: str) -> list[int]:
@@ -55,11 +61,19 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(width=max(Console().width, 140))
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if not backends:
+        raise ValueError("--backends names no backend; give one or more, e.g. eager,onnxruntime")
     for name in backends:
         get_backend(name)  # unknown names: a usage error before any work
-    if args.threads is not None and args.threads < 1:
-        console.print(f"[red]--threads {args.threads}: must be >= 1[/]")
-        return EXIT_USAGE
+    cores = os.cpu_count() or 1
+    if args.threads is not None and not 1 <= args.threads <= 4 * cores:
+        raise ValueError(f"--threads {args.threads}: give 1 to {4 * cores} (this machine has {cores} cores)")
+    if not (math.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
+        raise ValueError(f"--seconds {args.seconds}: give a time in (0, {MAX_SECONDS:g}] seconds")
+    if args.warmup < 0 or args.rounds < 1:
+        raise ValueError(f"--warmup {args.warmup} / --rounds {args.rounds}: warmup must be >= 0, rounds >= 1")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: is a file; give a folder for bench.md, bench.json and bench.png")
     for name in backends:
         missing = get_backend(name).missing()
         if missing:

@@ -71,6 +71,11 @@ def run_eval(
 
     target = resolve_device(device)
     model = load_weights(weights).to(target)
+    if model.config.num_classes == 0 or model.config.features_only:
+        raise ValueError(
+            f"{weights}: the model has no classifier (num_classes=0 or features_only), so there is "
+            "no accuracy to measure; use weights of a classifier"
+        )
     unreadable: dict[str, str] = {}
     size = model.preprocess.input_size[-1]
     if data == DIGITS:
@@ -81,9 +86,16 @@ def run_eval(
         root = Path(data)
         if not root.is_dir():
             raise ValueError(f"data directory {root} does not exist; pass an ImageFolder path or 'digits'.")
-        folder = root / "val" if split == "val" and (root / "val").is_dir() else root
-        files = class_folders(folder, unreadable)
-        check_classes(folder, files, unreadable)
+        split_layout = (root / "train").is_dir() and (root / "val").is_dir()
+        if split == "val":
+            folders = [root / "val"] if (root / "val").is_dir() else [root]
+        else:  # every image: both halves of a train/ + val/ layout, never 'train' as a class
+            folders = [root / "train", root / "val"] if split_layout else [root]
+        files: dict[str, list[Path]] = {}
+        for folder in folders:
+            for name, found in class_folders(folder, unreadable).items():
+                files.setdefault(name, []).extend(found)
+        check_classes(folders[-1], files, unreadable)
         for path, reason in unreadable.items():  # as ImageFolder reports the ones found decoding
             print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
         classes = sorted(files)

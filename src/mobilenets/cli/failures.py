@@ -49,11 +49,16 @@ _SYSTEM_FIXES = {
     errno.EROFS: "the filesystem is read-only; choose a path on a writable disk",
     errno.ENOENT: "check the path",
     errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
-    errno.EISDIR: "the path is a folder; give a file path",
+    errno.EISDIR: "give a file path, not a folder",
+    errno.EEXIST: "a file is where a folder should be; give a folder path",
     errno.ENAMETOOLONG: "shorten the path",
     errno.EMFILE: "too many open files; raise the limit (ulimit -n) or use fewer --workers",
     errno.EIO: "the disk reported an I/O error; check the device",
 }
+
+
+# How PyTorch words an allocation that failed (CPU allocator, CUDA): a RuntimeError, not MemoryError.
+_OUT_OF_MEMORY = ("can't allocate memory", "out of memory")
 
 
 class Terminated(BaseException):
@@ -99,7 +104,9 @@ def describe(error: BaseException) -> tuple[int, str] | None:
     training = sys.modules.get("mobilenets.train")  # imported only if something trained
     if training is not None and isinstance(error, training.NonFiniteLossError):
         return EXIT_DIVERGED, f"stopped: {one_line(str(error))}"
-    if isinstance(error, MemoryError):
+    if isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and any(words in str(error).lower() for words in _OUT_OF_MEMORY)
+    ):
         return EXIT_SYSTEM, (
             "out of memory; use a smaller --batch-size, a smaller input size or fewer --workers"
         )
@@ -121,5 +128,6 @@ def report(command: str, error: BaseException) -> int | None:
     if described is None:
         return None
     code, message = described
-    print(f"mobilenets {command}: error: {printable(message)}", file=sys.stderr, flush=True)
+    where = f"mobilenets {command}" if command else "mobilenets"
+    print(f"{where}: error: {printable(message)}", file=sys.stderr, flush=True)
     return code

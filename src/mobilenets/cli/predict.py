@@ -18,9 +18,10 @@ from rich.table import Table
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, Terminated
 from mobilenets.hub import WeightsDownloadError
 from mobilenets.images import DEFAULT_MAX_PIXELS
+from mobilenets.output_paths import check_output_file
 from mobilenets.predict import Prediction, collect_inputs, predict_files
 from mobilenets.printable import printable
-from mobilenets.results_file import ResultsFile, check_output_path
+from mobilenets.results_file import ResultsFile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,18 +66,25 @@ def run(args: argparse.Namespace) -> int:
     console, errors = Console(), Console(stderr=True, soft_wrap=True, highlight=False)
     if args.topk < 1 or args.batch_size < 1 or args.max_pixels < 1:
         raise ValueError("--topk, --batch-size and --max-pixels must be >= 1")
-    # Output paths are checked (and created) before any work: a typo costs nothing.
+    # Output paths are checked before any work: a typo costs nothing, and destroys nothing (an
+    # input image or the weights named as the output are refused).
     kind, out_path = ("json", args.json) if args.json else ("csv", args.csv) if args.csv else (None, None)
-    if out_path is not None:
-        check_output_path(out_path)
+    paths, missing = collect_inputs(args.inputs)
+    if out_path is not None and kind:
+        reads = [*paths, *([args.weights] if Path(args.weights).exists() else [])]
+        check_output_file(out_path, (f".{kind}",), f"--{kind}", protect=reads)
     try:
         model = load_weights(args.weights, args.model)
     except WeightsDownloadError as error:
         errors.print(f"mobilenets predict: error: {error}", markup=False)
         return EXIT_PARTIAL
+    if model.config.num_classes == 0 or model.config.features_only:
+        raise ValueError(
+            f"{args.weights}: the model has no classifier (num_classes=0 or features_only), so there is "
+            "nothing to predict; use weights of a classifier"
+        )
     info = {"model": model.config.arch, "width_mult": model.config.width_mult, "weights": args.weights}
     results = ResultsFile(out_path, kind, info) if out_path is not None and kind else None
-    paths, missing = collect_inputs(args.inputs)
     predictions: list[Prediction] = []
 
     def done(prediction: Prediction) -> None:

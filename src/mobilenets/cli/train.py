@@ -48,7 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--no-hflip", dest="hflip", action="store_false", help="no horizontal flips")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=d.model, help="model name, e.g. mobilenet_v2 or mobilenet_v1_0.5")
+    model.add_argument(
+        "--model",
+        help=f"model name, e.g. mobilenet_v2 or mobilenet_v1_0.5 (default: {d.model}; with --pretrained, "
+        "the file's)",
+    )
     model.add_argument("--width", dest="width_mult", type=float, help="width multiplier α")
     model.add_argument(
         "--bn-momentum",
@@ -136,8 +140,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings; with --pretrained, a --model that contradicts the file is refused."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    values = {k: v for k, v in vars(args).items() if k in names and not (k == "model" and v is None)}
+    if args.pretrained and args.model:
+        from mobilenets.registry import parse_model_name
+        from mobilenets.weights import read_metadata
+
+        stored = read_metadata(args.pretrained).config
+        base, implied = parse_model_name(args.model)
+        width = implied.get("width_mult", stored.width_mult)
+        if base != stored.arch or abs(width - stored.width_mult) > 1e-9:
+            raise ValueError(
+                f"--model {args.model} contradicts --pretrained {args.pretrained}, which holds {stored.arch} "
+                f"at width {stored.width_mult:g}; drop --model (the file decides) or pick matching weights."
+            )
+    return TrainConfig(**values)
 
 
 def line_buffered_stdout() -> None:

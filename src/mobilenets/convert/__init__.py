@@ -151,10 +151,15 @@ def convert_weights(
             both candidates and how they differ.
         ConversionError: the file cannot be mapped; says what it looks like and why.
     """
-    from mobilenets.weights import save_weights
+    from mobilenets.output_paths import check_output_file
+    from mobilenets.weights import mentioning, save_weights
 
+    # Checked before the work; never the source itself, nor a file of another kind.
+    reads = [src] if Path(src).is_file() else []
+    dst = check_output_file(dst, (".safetensors",), "the converted file", protect=reads, create_parent=True)
     converted = convert_file(src, arch, source, timm_model)
-    model = converted.build()
+    with mentioning(src):
+        model = converted.build()
     if model.config.num_classes == NUM_IMAGENET_CLASSES:
         model.labels = imagenet_labels()
     save_weights(model, dst, source=f"{converted.source} sha256={file_sha256(src)}")

@@ -20,6 +20,7 @@ from mobilenets.export.executorch_export import export_executorch
 from mobilenets.export.onnx_export import export_onnx
 from mobilenets.export.quantize import quantize_onnx
 from mobilenets.model import MobileNet
+from mobilenets.output_paths import check_output_file
 from mobilenets.parity import fp32_parity, int8_agreement, write_parity
 from mobilenets.runtimes import Runner, runner_for_file
 
@@ -110,8 +111,13 @@ def export_model(
         raise ValueError("--int8 needs calibration images: pass --calib DIR (a folder of images) or digits")
     if calib_samples < 1:
         raise ValueError(f"calib_samples={calib_samples} must be >= 1")
-    model = resolve_model(source)
     path = Path(out) if out is not None else default_output(source, export_format, int8)
+    # Checked before the work, and never the weights being exported (or another kind of file).
+    reads = [source] if isinstance(source, str | Path) and Path(source).is_file() else []
+    path = check_output_file(
+        path, (SUFFIXES[export_format],), "the exported file", protect=reads, create_parent=True
+    )
+    model = resolve_model(source)
     check: ImageSet | None = None
     calibration: ImageSet | None = None
     if calib is not None:
