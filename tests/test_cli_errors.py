@@ -334,3 +334,134 @@ def test_an_allocation_failure_is_a_system_refusal() -> None:
         "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried"
     )
     assert describe(error) is not None and describe(error)[0] == EXIT_SYSTEM  # type: ignore[index]
+
+
+# -- what a second new user tried -------------------------------------------------------------------
+def truncated_images(folder: Path, count: int) -> list[Path]:
+    """PNGs whose header is intact but whose pixels are cut off: they fail only when decoded."""
+    made = []
+    for index in range(count):
+        path = folder / f"cut{index}.png"
+        pixels = np.random.default_rng(index).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path)
+        path.write_bytes(path.read_bytes()[:300])
+        made.append(path)
+    return made
+
+
+def test_images_that_fail_to_decode_in_loader_workers_are_still_counted(
+    weights: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cut = []
+    for name in ("a", "b"):
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
+        for index in range(3):
+            Image.fromarray(np.full((40, 40, 3), index * 60, np.uint8)).save(folder / f"{index}.png")
+        cut += truncated_images(folder, 2)
+    out = tmp_path / "eval"
+    args = [
+        "eval",
+        "--data",
+        str(tmp_path / "data"),
+        "--weights",
+        str(weights),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+    ]
+    assert main(args) == EXIT_PARTIAL
+    report = json.loads((out / "eval.json").read_text())
+    assert set(report["skipped"]) == {str(path) for path in cut} and report["images"] == 6
+    err = capfd.readouterr().err  # worker processes write to the same file descriptor
+    for path in cut:
+        assert err.count(f"skipping unreadable image {path}:") == 1  # named once, by the main process
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--resolution", "100000"], "resolution=100000 is out of range"),
+        (["--batch-size", "1"], "BatchNorm needs 2 images"),
+        (["--lr", "inf"], "lr=inf is out of range"),
+        (["--momentum", "nan"], "momentum=nan is out of range"),
+    ],
+)
+def test_train_refuses_values_no_run_can_use(
+    args: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "run"), *args]) == EXIT_USAGE
+    (line,) = lines_of(capsys)
+    assert words in line and not (tmp_path / "run").exists()
+
+
+def test_side_outputs_are_checked_before_the_work(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.mkfifo(tmp_path / "m.onnx.parity.json")
+    assert main(["export", str(weights), "--out", str(tmp_path / "m.onnx")]) == EXIT_USAGE
+    (line,) = lines_of(capsys)
+    assert "m.onnx.parity.json: is a pipe" in line and not (tmp_path / "m.onnx").exists()
+    (tmp_path / "e").mkdir()
+    os.mkfifo(tmp_path / "e" / "eval.json")
+    assert (
+        main(["eval", "--data", "digits", "--weights", str(weights), "--out", str(tmp_path / "e")])
+        == EXIT_USAGE
+    )
+    (line,) = lines_of(capsys)
+    assert "eval.json: is a pipe" in line and not (tmp_path / "e" / "confusion.png").exists()
+
+
+def test_official_weights_without_network_are_a_system_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBILENETS_CACHE", str(tmp_path / "cache"))
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
+    assert main(["eval", "--data", "digits", "--weights", "torchvision"]) == EXIT_SYSTEM
+    last = lines_of(capsys)[-1]
+    assert last.startswith("mobilenets eval: error:") and "https://" in last
+
+
+def test_predict_counts_a_file_named_twice_once(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(folder / "a.png")
+    assert (
+        main(
+            [
+                "predict",
+                str(folder),
+                str(folder / "a.png"),
+                str(tmp_path / "in" / ".." / "in" / "a.png"),
+                "--weights",
+                str(weights),
+            ]
+        )
+        == EXIT_OK
+    )
+    assert "1 inputs: 1 classified, 0 failed" in capsys.readouterr().out
+
+
+def test_weights_of_a_non_real_dtype_are_refused(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(weights), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    tensors["stem.conv.weight"] = tensors["stem.conv.weight"].to(torch.int8)
+    save_file(tensors, str(tmp_path / "int8.safetensors"), metadata=metadata)
+    assert main(["eval", "--data", "digits", "--weights", str(tmp_path / "int8.safetensors")]) == EXIT_USAGE
+    (line,) = lines_of(capsys)
+    assert "int8.safetensors" in line and "stem.conv.weight has dtype torch.int8" in line

@@ -12,6 +12,7 @@ from PIL import Image
 from mobilenets.data import (
     DataError,
     EpochSampler,
+    Unreadable,
     build_datasets,
     check_batch_size,
     collate_skipping,
@@ -127,8 +128,11 @@ def test_an_image_that_fails_to_decode_is_reported_with_path_and_reason_then_ski
 
 
 def test_collate_of_an_all_broken_batch_is_empty() -> None:
-    images, labels = collate_skipping([None, None])
+    images, labels, unreadable = collate_skipping(
+        [Unreadable("a.png", "truncated"), Unreadable("b.png", "empty")]
+    )
     assert images.shape[0] == 0 and labels.numel() == 0
+    assert unreadable == [("a.png", "truncated"), ("b.png", "empty")]
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch() -> None:

@@ -216,7 +216,7 @@ def test_eval_on_an_image_folder_checks_the_classes(
     model = create_model("mobilenet_v1_0.25", resolution_mult=32 / 224, num_classes=2)
     weights = save_weights(model, tmp_path / "w.safetensors", labels=["cat", "dog"])
     assert main(["eval", "--data", str(data), "--weights", str(weights)]) == 0
-    report = json.loads((tmp_path / "eval.json").read_text())
+    report = json.loads((tmp_path / "eval-w" / "eval.json").read_text())  # beside the weights
     assert report["images"] == 5 and np.array(report["confusion"]).sum(axis=1).tolist() == [3, 2]
     capsys.readouterr()
     other = save_weights(model, tmp_path / "other.safetensors", labels=["ant", "bee"])

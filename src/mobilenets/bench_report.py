@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mobilenets.bench import BenchReport, BenchResult
+from mobilenets.checkpoint import atomic_write_bytes
 
 COLUMNS = ("model", "backend", "batch", "median ms", "p90 ms", "img/s", "GMAC/s", "% of peak", "note")
 
@@ -64,8 +65,8 @@ def save_bench(report: BenchReport, out_dir: str | Path, stem: str = "bench") ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown, data, chart = out_dir / f"{stem}.md", out_dir / f"{stem}.json", out_dir / f"{stem}.png"
-    markdown.write_text(bench_markdown(report))
-    data.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    atomic_write_bytes(markdown, bench_markdown(report).encode())
+    atomic_write_bytes(data, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     save_chart(report, chart)
     return [markdown, data, chart]
 

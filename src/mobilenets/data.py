@@ -11,6 +11,7 @@ training, is reported with its path and reason and skipped.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,8 +42,9 @@ class Sample:
 class ImageFolder(Dataset):
     """Images in one sub-folder per class (``root/cat/1.jpg``), resized and center-cropped.
 
-    An image that fails to load is reported once on stderr with its path and reason and the
-    item comes back as ``None``; ``collate_skipping`` drops it from the batch.
+    An image that fails to load comes back as ``Unreadable``; ``collate_skipping`` drops it from
+    the batch and the loader (``ReportingLoader``) has it recorded in ``skipped`` and named once
+    on stderr, in the main process even when workers load the images.
 
     Args:
         samples: (path, class index) pairs.
@@ -67,20 +69,20 @@ class ImageFolder(Dataset):
     def targets(self) -> list[int]:
         return [s.label for s in self.samples]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | Unreadable:
         sample = self.samples[index]
         try:
             image = load_image(sample.path)
         except ImageLoadError as error:
-            if error.path not in self.skipped:
-                self.skipped[error.path] = error.reason
-                print(
-                    f"skipping unreadable image {printable(error.path)}: {error.reason}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            return None
+            # Reported by the loader in the main process: a worker's own ``skipped`` would be lost.
+            return Unreadable(error.path, error.reason)
         return preprocess_image(image, self.geometry), sample.label  # (3, H, W) in [0, 1]
+
+    def note_unreadable(self, path: str, reason: str) -> None:
+        """Record an image that failed to decode, and name it once on stderr."""
+        if path not in self.skipped:
+            self.skipped[path] = reason
+            print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
 
 
 class ArrayDataset(Dataset):
@@ -103,14 +105,47 @@ class ArrayDataset(Dataset):
         return self.images[index].float() / 255.0, int(self.labels[index])
 
 
-def collate_skipping(batch: list[tuple[torch.Tensor, int] | None]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack a batch, leaving out the items that failed to load."""
-    kept = [item for item in batch if item is not None]
+@dataclass(frozen=True)
+class Unreadable:
+    """An item whose image failed to decode: travels from a loader worker to the main process."""
+
+    path: str
+    reason: str
+
+
+def collate_skipping(
+    batch: list[tuple[torch.Tensor, int] | Unreadable | None],
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
+    """Stack a batch, leaving out the items that failed to load, and list those."""
+    unreadable = [(item.path, item.reason) for item in batch if isinstance(item, Unreadable)]
+    kept = [item for item in batch if item is not None and not isinstance(item, Unreadable)]
     if not kept:
-        return torch.empty(0, 3, 1, 1), torch.empty(0, dtype=torch.long)
+        return torch.empty(0, 3, 1, 1), torch.empty(0, dtype=torch.long), unreadable
     images = torch.stack([image for image, _ in kept])  # (B, 3, H, W)
     labels = torch.tensor([label for _, label in kept], dtype=torch.long)  # (B,)
-    return images, labels
+    return images, labels, unreadable
+
+
+class ReportingLoader(DataLoader):
+    """A DataLoader of ``(images, labels)`` that reports the unreadable images of each batch.
+
+    Workers are separate processes: what they record is lost with them. So each batch carries
+    its unreadable images to the main process, where the dataset records and names them.
+    """
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # type: ignore[override]
+        for images, labels, unreadable in super().__iter__():
+            for path, reason in unreadable:
+                note = getattr(self.dataset, "note_unreadable", None)
+                if note is not None:
+                    note(path, reason)
+            yield images, labels
+
+
+def _worker_init(worker_id: int) -> None:
+    """In loader workers, ignore Ctrl-C: it reaches the whole process group, the main process
+    alone handles it (and stops the workers), and a worker interrupted mid-exit prints tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- finding and checking the data ----------------------------------------------------------------
@@ -354,13 +389,14 @@ def make_loader(
     keeps every image (and, under DDP, each rank evaluates its own shard).
     """
     sampler = EpochSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size)
-    return DataLoader(
+    return ReportingLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         drop_last=train,
         num_workers=workers,
         collate_fn=collate_skipping,
+        worker_init_fn=_worker_init if workers > 0 else None,
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         # The loader draws a base seed for its workers on every new iterator; a private

@@ -101,8 +101,10 @@ def parity_path(exported: str | Path) -> Path:
 
 def write_parity(exported: str | Path, report: dict[str, object]) -> Path:
     """Write ``report`` beside ``exported``; returns the report's path."""
+    from mobilenets.checkpoint import atomic_write_bytes
+
     path = parity_path(exported)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_bytes(path, (json.dumps(report, indent=2) + "\n").encode())
     return path
 
 

@@ -8,6 +8,7 @@ that fails as a whole marks only its own files. Results of files that worked are
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,14 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Predi
     """
     paths: list[Path] = []
     failures: list[Prediction] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:  # a file named twice (or via a folder and by name) counts once
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            paths.append(path)
+
     for item in map(Path, inputs):
         if item.is_dir():
             found, not_files = scan_images(item)
@@ -70,9 +79,10 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Predi
                 failures.append(
                     Prediction(str(item), error=f"folder has no images ({', '.join(IMAGE_SUFFIXES)})")
                 )
-            paths.extend(found)
+            for path in found:
+                add(path)
         elif item.is_file():
-            paths.append(item)
+            add(item)
         else:
             failures.append(Prediction(str(item), error=not_a_file_reason(item) or "no such file or folder"))
     return paths, failures

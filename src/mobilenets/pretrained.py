@@ -110,7 +110,7 @@ def load_weights(weights: str | Path, model_name: str | None = None) -> MobileNe
         return create_model(model_name, weights=path)
     if _has_mobilenets_metadata(path):
         return load_model(path)
-    with mentioning(path):
+    with mentioning(path):  # every message names the file
         model = convert_file(path).build()
     if model.config.num_classes == NUM_IMAGENET_CLASSES:
         model.labels = imagenet_labels()

@@ -38,6 +38,15 @@ class MetricsLogger:
     ) -> None:
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
+        self.writer: Any = None
+        if tensorboard:  # checked before any file is written: a refusal leaves the folder as it was
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ImportError(
+                    "--tensorboard needs the tensorboard package: pip install tensorboard"
+                ) from None
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
             self.jsonl.write_text("")
@@ -50,15 +59,6 @@ class MetricsLogger:
             ]
             self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self._rewrite_csv()
-        self.writer: Any = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ImportError(
-                    "--tensorboard needs the tensorboard package: pip install tensorboard"
-                ) from None
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (needs 'kind' and 'step')."""

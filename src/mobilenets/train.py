@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,8 +121,8 @@ def train_one_epoch(
         state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
     progress.start_epoch(state.epoch, steps_per_epoch, done=state.step_in_epoch)
     for images, labels in loader:
-        if labels.numel() == 0:  # every image of the batch was unreadable (and reported)
-            state.step_in_epoch += 1
+        if labels.numel() < 2:  # (nearly) every image of the batch was unreadable, and reported:
+            state.step_in_epoch += 1  # BatchNorm cannot train on fewer than 2
             continue
         # 1. The batch on the device, augmented and normalized: (B, 3, H, W) float.
         images = images.to(device, non_blocking=True)
@@ -208,6 +209,11 @@ def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
     deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:
         with ExitStack() as stack:
+            # With fp16 the grad scaler skips the first steps whose gradients overflow while it
+            # finds its scale, and PyTorch warns that the schedule stepped without the
+            # optimizer: expected, so not shown.
+            stack.enter_context(warnings.catch_warnings())
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
             return _fit(config, splits, context, stack)
     finally:
         torch.use_deterministic_algorithms(deterministic)
@@ -519,6 +525,9 @@ def _fit(
             "skipped_images": splits.unreadable | splits.train.skipped | splits.val.skipped,
         }
         ckpt.atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+        if summary["skipped_images"]:  # now with those that failed to decode during training
+            listing = json.dumps(summary["skipped_images"], indent=2) + "\n"
+            ckpt.atomic_write_bytes(run_dir / "skipped_images.json", listing.encode())
         if context.enabled:
             console.print(f"weights identical on all {context.world_size} ranks: {identical}")
         console.print(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from mobilenets.augment import POLICIES
+from mobilenets.model import MAX_INPUT_SIZE
 from mobilenets.optim import OPTIMIZERS, SCHEDULES
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -119,7 +121,15 @@ class TrainConfig:
         """Raise a ValueError naming the setting, its value and what is allowed."""
         checks: list[tuple[bool, str, object, str]] = [
             (self.epochs >= 1, "epochs", self.epochs, ">= 1"),
-            (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
+            # BatchNorm needs two images to estimate a batch's mean and variance.
+            (self.batch_size >= 2, "batch_size", self.batch_size, ">= 2 (BatchNorm needs 2 images a batch)"),
+            (
+                math.isfinite(self.momentum) and 0 <= self.momentum < 1,
+                "momentum",
+                self.momentum,
+                "0 <= m < 1",
+            ),
+            (0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "0 <= ratio <= 1"),
             (self.workers >= 0, "workers", self.workers, ">= 0"),
             (0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "0 <= s < 1"),
             (0 <= self.freeze_epochs <= self.epochs, "freeze_epochs", self.freeze_epochs, "0 .. epochs"),
@@ -132,11 +142,20 @@ class TrainConfig:
             (self.log_every >= 1, "log_every", self.log_every, ">= 1"),
         ]
         if self.resolution is not None:
-            checks.append((self.resolution >= 32, "resolution", self.resolution, ">= 32 px"))
+            checks.append(
+                (
+                    32 <= self.resolution <= MAX_INPUT_SIZE,
+                    "resolution",
+                    self.resolution,
+                    f"32-{MAX_INPUT_SIZE} px",
+                )
+            )
         if self.weight_decay is not None:
             checks.append((self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0"))
         if self.lr is not None:
-            checks.append((self.lr > 0, "lr", self.lr, "> 0"))
+            checks.append((math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "a finite number > 0"))
+        if self.bn_momentum is not None:
+            checks.append((0 < self.bn_momentum <= 1, "bn_momentum", self.bn_momentum, "0 < m <= 1"))
         if self.warmup_epochs is not None:
             checks.append((self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0"))
         if self.precise_bn_batches is not None:

@@ -110,12 +110,10 @@ def mentioning(path: str | Path) -> Iterator[None]:
     """A ValueError raised inside names ``path`` (the one line must say which file)."""
     try:
         yield
-    except WeightsFileError:
-        raise
     except ValueError as error:
-        if str(path) in str(error):
-            raise
-        raise WeightsFileError(f"{path}: {error}") from None
+        if str(path) not in str(error):  # same exception, its message now naming the file
+            error.args = (f"{path}: {error}", *error.args[1:])
+        raise
 
 
 @contextmanager
@@ -242,6 +240,16 @@ def load_state_dict_checked(model: MobileNet, state: dict[str, torch.Tensor], st
         ValueError: keys are missing or unexpected, or shapes differ.
     """
     check_state_fits(model, {key: tuple(value.shape) for key, value in state.items()}, strict, state)
+    own = model.state_dict()
+    wrong_type = [
+        key for key, value in state.items() if own[key].is_floating_point() and not value.is_floating_point()
+    ]
+    if wrong_type:
+        key = wrong_type[0]
+        raise ValueError(
+            f"tensor {key} has dtype {state[key].dtype}, where the model holds real numbers "
+            f"({own[key].dtype}); the file is damaged or not MobileNet weights"
+        )
     broken = [
         key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()
     ]

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mobilenets.cli.failures import EXIT_OK
+from mobilenets.output_paths import check_output_file
 
 # A timed window longer than this is a typo (1e308 would never end).
 MAX_SECONDS = 600.0
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--warmup {args.warmup} / --rounds {args.rounds}: warmup must be >= 0, rounds >= 1")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: is a file; give a folder for bench.md, bench.json and bench.png")
+    if args.out and Path(args.out).is_dir():
+        for name in ("bench.md", "bench.json", "bench.png"):
+            check_output_file(Path(args.out) / name, (Path(name).suffix,), "--out")
     for name in backends:
         missing = get_backend(name).missing()
         if missing:

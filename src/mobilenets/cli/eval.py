@@ -16,6 +16,7 @@ from rich.table import Table
 
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.evaluate import EvalResult
+from mobilenets.output_paths import check_output_file
 from mobilenets.printable import printable
 
 
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", help="folder for confusion.png and eval.json (default: beside the weights)")
+    parser.add_argument(
+        "--out",
+        help="folder for confusion.png and eval.json (default: eval-<weights name>/ beside the weights)",
+    )
     parser.epilog = (
         "Unreadable images are skipped, each named on its own line and listed under 'skipped' in "
         "eval.json; the exit code is then 1, as the accuracy covers fewer images than the data."
@@ -136,10 +140,16 @@ def run(args: argparse.Namespace) -> int:
     from mobilenets.checkpoint import atomic_write_bytes
     from mobilenets.records import plot_confusion
 
-    out = Path(args.out) if args.out else Path(args.weights).parent
+    if args.batch_size < 1 or args.workers < 0:
+        raise ValueError(f"--batch-size {args.batch_size} / --workers {args.workers}: give >= 1 / >= 0")
+    # Default: a folder of its own beside the weights, so a training run's confusion.png stays.
+    weights = Path(args.weights)
+    out = Path(args.out) if args.out else weights.parent / f"eval-{weights.stem}"
     if out.exists() and not out.is_dir():  # refused before the work, not after
         raise ValueError(f"--out {out}: is a file; give a folder for confusion.png and eval.json")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        check_output_file(out / "eval.json", (".json",), "--out")
+        check_output_file(out / "confusion.png", (".png",), "--out")
     result = run_eval(
         args.data,
         args.weights,
@@ -150,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(soft_wrap=True)
     console.print(report_table(result))
+    out.mkdir(parents=True, exist_ok=True)
     png = plot_confusion(
         result.confusion, result.classes, out / "confusion.png", f"{Path(args.weights).name}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -69,4 +70,11 @@ def run(args: argparse.Namespace) -> int:
     for reason in skipped:
         console.print(f"[yellow]skipped {reason}[/]")
     console.print(f"parity report: {result.parity_path}")
-    return EXIT_OK if result.parity["passed"] else EXIT_PARTIAL
+    if not result.parity["passed"]:  # the one line on stderr, as for every failure
+        print(
+            f"mobilenets export: error: {result.path}: the exported model fails its parity check "
+            f"(see {result.parity_path}); the file is kept for inspection",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK

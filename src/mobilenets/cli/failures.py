@@ -25,7 +25,7 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1  # some inputs failed; the results of the others are written
 EXIT_USAGE = 2  # a bad argument, input file, dataset or run folder; nothing was started
 EXIT_DIVERGED = 3  # training stopped on a NaN/inf loss; the last good checkpoint is kept
-EXIT_SYSTEM = 4  # the system refused: disk full, permission denied, read-only, out of memory
+EXIT_SYSTEM = 4  # the system refused: disk full, permission denied, read-only, out of memory, no network
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); 128 + 15 = 143 for SIGTERM. Finished work is written.
 EXIT_TERMINATED = 143
 
@@ -34,15 +34,14 @@ EXIT_CODES = {
     EXIT_PARTIAL: "some inputs failed (each named on its own line); the others' results are written",
     EXIT_USAGE: "bad argument, input file, dataset or run folder; the line names it and the fix",
     EXIT_DIVERGED: "training diverged (NaN/inf loss); the last good checkpoint is kept",
-    EXIT_SYSTEM: "the system refused: disk full, permission denied, read-only, out of memory",
+    EXIT_SYSTEM: "the system refused: disk full, permission denied, read-only, out of memory, no network",
     EXIT_INTERRUPTED: "interrupted by Ctrl-C; finished results and checkpoints are kept",
     EXIT_TERMINATED: "terminated by SIGTERM; finished results and checkpoints are kept",
 }
 
 # What to do about an operating-system refusal, by errno.
 _SYSTEM_FIXES = {
-    errno.ENOSPC: "free some space or write somewhere else; files finished before this are intact "
-    "(a training run continues from its last checkpoint with --resume auto)",
+    errno.ENOSPC: "free some space or write somewhere else; files finished before this are intact",
     errno.EDQUOT: "the disk quota is used up; free some space or write somewhere else",
     errno.EACCES: "check the permissions of the file and its folder, or choose another path",
     errno.EPERM: "check the permissions of the file and its folder, or choose another path",
@@ -101,6 +100,9 @@ def describe(error: BaseException) -> tuple[int, str] | None:
         return EXIT_TERMINATED, f"terminated (SIGTERM){said}"
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED, f"interrupted (Ctrl-C){said}"
+    hub = sys.modules.get("mobilenets.hub")  # official weights that could not be fetched
+    if hub is not None and isinstance(error, hub.WeightsDownloadError):
+        return EXIT_SYSTEM, one_line(str(error))
     training = sys.modules.get("mobilenets.train")  # imported only if something trained
     if training is not None and isinstance(error, training.NonFiniteLossError):
         return EXIT_DIVERGED, f"stopped: {one_line(str(error))}"

@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, Terminated
-from mobilenets.hub import WeightsDownloadError
 from mobilenets.images import DEFAULT_MAX_PIXELS
 from mobilenets.output_paths import check_output_file
 from mobilenets.predict import Prediction, collect_inputs, predict_files
@@ -64,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
     # soft_wrap: an error line stays one line (greppable), however long its path.
     console, errors = Console(), Console(stderr=True, soft_wrap=True, highlight=False)
-    if args.topk < 1 or args.batch_size < 1 or args.max_pixels < 1:
-        raise ValueError("--topk, --batch-size and --max-pixels must be >= 1")
+    for flag, value in (
+        ("--topk", args.topk),
+        ("--batch-size", args.batch_size),
+        ("--max-pixels", args.max_pixels),
+    ):
+        if value < 1:
+            raise ValueError(f"{flag} {value}: must be >= 1")
     # Output paths are checked before any work: a typo costs nothing, and destroys nothing (an
     # input image or the weights named as the output are refused).
     kind, out_path = ("json", args.json) if args.json else ("csv", args.csv) if args.csv else (None, None)
@@ -73,11 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if out_path is not None and kind:
         reads = [*paths, *([args.weights] if Path(args.weights).exists() else [])]
         check_output_file(out_path, (f".{kind}",), f"--{kind}", protect=reads)
-    try:
-        model = load_weights(args.weights, args.model)
-    except WeightsDownloadError as error:
-        errors.print(f"mobilenets predict: error: {error}", markup=False)
-        return EXIT_PARTIAL
+    model = load_weights(args.weights, args.model)  # no network for official weights: exit 4
     if model.config.num_classes == 0 or model.config.features_only:
         raise ValueError(
             f"{args.weights}: the model has no classifier (num_classes=0 or features_only), so there is "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import sys
 from pathlib import Path
 
@@ -178,4 +179,9 @@ def run(args: argparse.Namespace) -> int:
         found = CheckpointManager(Path(config.out) / "checkpoints").checkpoints()
         kept = f"the newest checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
         raise type(interrupt)(f"{kept}; continue with --resume auto --out {config.out}") from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        resume = f"once there is space, continue with --resume auto --out {config.out}"
+        raise OSError(error.errno, f"{error.strerror}; {resume}", error.filename) from error
     return 0

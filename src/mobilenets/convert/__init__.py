@@ -157,8 +157,8 @@ def convert_weights(
     # Checked before the work; never the source itself, nor a file of another kind.
     reads = [src] if Path(src).is_file() else []
     dst = check_output_file(dst, (".safetensors",), "the converted file", protect=reads, create_parent=True)
-    converted = convert_file(src, arch, source, timm_model)
-    with mentioning(src):
+    with mentioning(src):  # every message names the file
+        converted = convert_file(src, arch, source, timm_model)
         model = converted.build()
     if model.config.num_classes == NUM_IMAGENET_CLASSES:
         model.labels = imagenet_labels()

@@ -21,7 +21,7 @@ from mobilenets.export.onnx_export import export_onnx
 from mobilenets.export.quantize import quantize_onnx
 from mobilenets.model import MobileNet
 from mobilenets.output_paths import check_output_file
-from mobilenets.parity import fp32_parity, int8_agreement, write_parity
+from mobilenets.parity import fp32_parity, int8_agreement, parity_path, write_parity
 from mobilenets.runtimes import Runner, runner_for_file
 
 ExportFormat = Literal["onnx", "executorch"]
@@ -117,28 +117,37 @@ def export_model(
     path = check_output_file(
         path, (SUFFIXES[export_format],), "the exported file", protect=reads, create_parent=True
     )
+    check_output_file(parity_path(path), (".json",), "the parity report", create_parent=True)
     model = resolve_model(source)
     check: ImageSet | None = None
     calibration: ImageSet | None = None
     if calib is not None:
         calibration, check = calibration_sets(calib, model.preprocess, model.labels, calib_samples)
 
-    if export_format == "onnx" and int8:
-        assert calibration is not None
-        with tempfile.TemporaryDirectory() as scratch:
-            network = int8_ready_network(model, calibration.inputs, bias_correction)
-            float_path = export_onnx(model, Path(scratch) / "float.onnx", network=network)
-            quantize_onnx(float_path, path, calibration.inputs)
-    elif export_format == "onnx":
-        export_onnx(model, path)
-    else:
-        export_executorch(
-            model,
-            path,
-            int8=int8,
-            calibration=None if calibration is None else calibration.inputs,
-            bias_correction=bias_correction,
-        )
+    existed = path.exists()
+    try:
+        if export_format == "onnx" and int8:
+            assert calibration is not None
+            with tempfile.TemporaryDirectory() as scratch:
+                network = int8_ready_network(model, calibration.inputs, bias_correction)
+                float_path = export_onnx(model, Path(scratch) / "float.onnx", network=network)
+                quantize_onnx(float_path, path, calibration.inputs)
+        elif export_format == "onnx":
+            export_onnx(model, path)
+        else:
+            export_executorch(
+                model,
+                path,
+                int8=int8,
+                calibration=None if calibration is None else calibration.inputs,
+                bias_correction=bias_correction,
+            )
+    except BaseException as error:
+        if not existed:  # never leave a half-written file that looks like an export
+            path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None and not error.filename:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
 
     runner = runner_for_file(path)
     reference = eager_predictor(model)
