@@ -55,21 +55,26 @@ def photo(path: Path, seed: int, size: int = 48) -> Path:
 
 
 def interrupt(
-    args: list[str], ready: Callable[[], bool], signum: int, wait: float = 1.0
+    args: list[str], ready: Callable[[], bool], signum: int, wait: float = 1.0, group: bool = False
 ) -> tuple[int, list[str]]:
-    """Run ``mobilenets ARGS``, send ``signum`` ``wait`` seconds after ``ready()``; its exit code
-    and stderr lines, which must be one line and no traceback."""
+    """Run ``mobilenets ARGS``, send ``signum`` ``wait`` seconds after ``ready()`` (to the whole
+    process group with ``group``, as a terminal's Ctrl-C does); its exit code and stderr lines,
+    which must be one line and no traceback."""
     process = subprocess.Popen(
         [sys.executable, "-m", "mobilenets", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     )
     deadline = time.monotonic() + 120
     while process.poll() is None and not ready() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(wait)
-    process.send_signal(signum)
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
@@ -274,10 +279,23 @@ def test_a_really_full_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_training_names_the_checkpoint_to_resume_from(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ctrl_c_during_training_names_the_checkpoint_to_resume_from(workers: int, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = [*TINY_RUN, "--epochs", "30", "--checkpoint-every", "5", "--out", str(out)]
-    code, lines = interrupt(args, (out / "checkpoints" / "ckpt-00000010.pt").exists, signal.SIGINT, wait=0)
+    args = [
+        *TINY_RUN,
+        "--epochs",
+        "30",
+        "--checkpoint-every",
+        "5",
+        "--workers",
+        str(workers),
+        "--out",
+        str(out),
+    ]
+    # With loader workers, Ctrl-C reaches them too (the whole process group): still one line.
+    ready = (out / "checkpoints" / "ckpt-00000010.pt").exists
+    code, lines = interrupt(args, ready, signal.SIGINT, wait=0, group=workers > 0)
     assert code == EXIT_INTERRUPTED
     newest = sorted((out / "checkpoints").glob("ckpt-*.pt"))[-1]
     assert f"the newest checkpoint is {newest}; continue with --resume auto --out {out}" in lines[0]
