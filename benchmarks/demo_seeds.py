@@ -26,9 +26,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mobilenets.cli.demo import DEMO_RECIPE, TARGET_SECONDS, TARGET_TOP1
-from mobilenets.cli.eval import run_eval
+from mobilenets.demo import DEMO_RECIPE, TARGET_SECONDS, TARGET_TOP1
 from mobilenets.train import TrainConfig, fit
+from mobilenets.train.evaluate_weights import evaluate_weights
 
 
 def cpu_name() -> str:
@@ -73,7 +73,7 @@ def main() -> None:
                 }
             )
             result = fit(config)
-            held_out = run_eval("digits", result.final_weights)  # as `mobilenets demo` step 3
+            held_out = evaluate_weights("digits", result.final_weights)  # as `mobilenets demo` step 3
             wall = time.perf_counter() - started
             rows.append((seed, held_out.top1, result.train_seconds, wall))
             console.print(f"seed {seed}: held-out top-1 {100 * held_out.top1:.2f}% ({wall:.0f} s)")

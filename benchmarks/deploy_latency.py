@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from mobilenets.bench import BenchReport, best_result, run_bench
-from mobilenets.bench_backends import BACKENDS, Backend, Call, ExportCache
-from mobilenets.bench_report import bench_table, save_bench
+from mobilenets.bench.backends import BACKENDS, Backend, Call, ExportCache
+from mobilenets.bench.report import bench_table, save_bench
+from mobilenets.bench.timing import BenchReport, best_result, run_bench
 from mobilenets.export.onnx_export import export_onnx_plain
-from mobilenets.model import MobileNet
+from mobilenets.models.mobilenet import MobileNet
 
 MODELS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 OURS_FP32 = ("eager", "channels_last", "onnxruntime", "openvino", "executorch")

@@ -33,8 +33,8 @@ from torch import nn
 
 from mobilenets import create_model
 from mobilenets.export import calibration_sets, export_model
-from mobilenets.parity import format_parity
-from mobilenets.runtimes import runtime_missing
+from mobilenets.export.parity import format_parity
+from mobilenets.export.runtimes import runtime_missing
 
 PHOTOS = (
     "astronaut", "camera", "cat", "chelsea", "coffee", "rocket", "horse", "coins", "moon", "page",
@@ -77,7 +77,7 @@ def random_crops(photos: list[Image.Image], count: int, seed: int) -> list[Image
 @torch.no_grad()
 def photo_statistics_model(arch: str, photos: list[Image.Image]) -> nn.Module:
     """Seeded random ``arch`` whose BN running statistics are measured on ``photos``."""
-    from mobilenets.preprocess import preprocess_image
+    from mobilenets.models.preprocess import preprocess_image
 
     torch.manual_seed(0)
     model = create_model(arch)
@@ -148,9 +148,9 @@ def main() -> None:
             weights = "skip"
         elif weights is None:
             # No weights given: train the demo model with the demo's own recipe (a few minutes).
-            from mobilenets.cli.demo import DEMO_RECIPE
+            from mobilenets.demo import DEMO_RECIPE
             from mobilenets.train import fit
-            from mobilenets.train_config import TrainConfig
+            from mobilenets.train.config import TrainConfig
 
             config = TrainConfig(
                 **{**DEMO_RECIPE, "out": str(out_dir / "demo-run"), "progress": False, "overwrite": True}

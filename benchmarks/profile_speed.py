@@ -1,4 +1,4 @@
-"""How long ``mobilenets.profile`` takes for every zoo model at 224 x 224 (target: under 1 s).
+"""How long ``mobilenets.cost.profiler`` takes for every zoo model at 224 x 224 (target: under 1 s).
 
 Each figure is the wall time of one complete call: building the model from its name
 (weight initialisation included), the counting forward pass, and the report. The first
@@ -22,7 +22,7 @@ import time
 import torch
 
 from mobilenets import profile
-from mobilenets.zoo import ZOO
+from mobilenets.weights.catalog import published_models
 
 
 def time_call(name: str) -> float:
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    names = [*ZOO, "mobilenet_v1_conv"]  # and the full-convolution V1, 8x the Mult-Adds
+    names = [*published_models(), "mobilenet_v1_conv"]  # and the full-convolution V1, 8x the Mult-Adds
     first = time_call(names[0])
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; first call in process: {first:.3f} s"
@@ -49,7 +49,7 @@ def main() -> None:
         times = [time_call(name) for _ in range(args.repeats)]
         madds = profile(name, 224).total_mult_adds
         median = statistics.median(times)
-        slowest = max(slowest, median) if name in ZOO else slowest
+        slowest = max(slowest, median) if name in published_models() else slowest
         print(f"{name:<28} {madds:>15,} {min(times):>7.3f} {median:>9.3f} {max(times):>7.3f}")
     verdict = "under" if slowest < 1.0 else "OVER"
     print(f"slowest zoo model (median): {slowest:.3f} s, {verdict} the 1 s target")

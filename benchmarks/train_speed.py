@@ -24,13 +24,13 @@ from rich.table import Table
 from torch import nn
 
 from mobilenets import create_model
-from mobilenets.augment import Normalize
-from mobilenets.data import ArrayDataset, make_loader
-from mobilenets.distributed import DistributedContext
-from mobilenets.optim import ScheduleConfig, build_optimizer, build_scheduler
-from mobilenets.progress import TrainProgress
-from mobilenets.train import TrainConfig, train_one_epoch
-from mobilenets.train_state import TrainState
+from mobilenets.data.augment import Normalize
+from mobilenets.data.datasets import ArrayDataset, make_loader
+from mobilenets.train.distributed import DistributedContext
+from mobilenets.train.loop import TrainConfig, train_one_epoch
+from mobilenets.train.optim import ScheduleConfig, build_optimizer, build_scheduler
+from mobilenets.train.progress import TrainProgress
+from mobilenets.train.state import TrainState
 
 MODEL, RESOLUTION, BATCH = "mobilenet_v2", 128, 32
 VARIANTS = {

@@ -45,7 +45,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mobilenets
 from mobilenets.train import fit
-from mobilenets.train_config import TrainConfig
+from mobilenets.train.config import TrainConfig
 from unseen_datasets import SPECS, ensure_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results"

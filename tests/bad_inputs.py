@@ -134,8 +134,8 @@ def _small_model_state(width_mult: float) -> tuple[tuple[tuple[str, torch.Tensor
     """
     import tempfile
 
-    from mobilenets.registry import create_model
-    from mobilenets.weights import save_weights
+    from mobilenets import create_model
+    from mobilenets.weights.file_format import save_weights
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from mobilenets import PreprocessConfig
-from mobilenets.preprocess import preprocess_image
+from mobilenets.models.preprocess import preprocess_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -39,9 +39,9 @@ def digits_inputs(images: np.ndarray, preprocess: PreprocessConfig) -> torch.Ten
 @pytest.fixture(scope="session")
 def digits_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A digits classifier trained with the demo recipe (V1 α=0.5, 32 px), shortened to 15 epochs."""
-    from mobilenets.cli.demo import DEMO_RECIPE
+    from mobilenets.demo import DEMO_RECIPE
     from mobilenets.train import fit
-    from mobilenets.train_config import TrainConfig
+    from mobilenets.train.config import TrainConfig
 
     out = tmp_path_factory.mktemp("digits")
     config = TrainConfig(**{**DEMO_RECIPE, "epochs": 15, "out": str(out), "progress": False, "threads": 1})

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mobilenets.augment import POLICIES, Normalize, build_augmentation
+from mobilenets.data.augment import POLICIES, Normalize, build_augmentation
 
 
 @pytest.mark.parametrize("policy", POLICIES)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import mobilenets.bench_backends as bench_backends
+import mobilenets.bench.backends as bench_backends
 from mobilenets import create_model
-from mobilenets.bench import percentile, run_bench
-from mobilenets.bench_report import bench_markdown, save_bench
+from mobilenets.bench.cpu_peak import estimate_cpu_peak, parse_cpuinfo
+from mobilenets.bench.report import bench_markdown, save_bench
+from mobilenets.bench.timing import percentile, run_bench
 from mobilenets.cli import main
-from mobilenets.cpu_peak import estimate_cpu_peak, parse_cpuinfo
 
 CPUINFO = """processor\t: 0
 model name\t: Example CPU 9000

@@ -17,7 +17,7 @@ from mobilenets.export.bias_correction import (
     quantized_layer_names,
     round_to_int8_grid,
 )
-from mobilenets.layers import Conv2dSame
+from mobilenets.models.layers import Conv2dSame
 
 
 def weights_with_awkward_channels() -> torch.Tensor:
@@ -145,8 +145,8 @@ def test_correction_brings_a_trained_model_closer_to_float(digits_weights: Path)
     earlier recipe. On torchvision's MobileNetV2 and photo crops, 4x; see the module.)
     """
     from mobilenets.export.calibration import digits_sets
-    from mobilenets.fold import fold_for_inference
-    from mobilenets.weights import load_model
+    from mobilenets.export.fold import fold_for_inference
+    from mobilenets.weights.file_format import load_model
 
     model = load_model(digits_weights).eval()
     calibration, held = digits_sets(model.preprocess, model.labels, 128)

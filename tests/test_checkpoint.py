@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from mobilenets import checkpoint
-from mobilenets.checkpoint import (
+from mobilenets import atomic_files
+from mobilenets.atomic_files import remove_stale_temp_files
+from mobilenets.train.checkpoints import (
     CHECKPOINT_KEYS,
     CheckpointManager,
     atomic_save,
     load_checkpoint,
     load_newest,
-    remove_stale_temp_files,
     resume_candidates,
     rng_state,
     set_rng_state,
@@ -132,7 +132,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_previous_one(
         file.write(bytes(data)[:10])  # a partial write, as a filling disk leaves
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "write_bytes", disk_full)
+    monkeypatch.setattr(atomic_files, "write_bytes", disk_full)
     with pytest.raises(OSError) as caught:
         atomic_save({"version": 2}, path)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from mobilenets import create_model, save_weights
-from mobilenets.checkpoint import atomic_write_bytes
+from mobilenets.atomic_files import atomic_write_bytes
 from mobilenets.cli import build_parser, main
 from mobilenets.cli.failures import (
     EXIT_CODES,
@@ -28,7 +28,7 @@ from mobilenets.cli.failures import (
     EXIT_USAGE,
     describe,
 )
-from mobilenets.images import load_image
+from mobilenets.data.images import load_image
 
 
 def lines_of(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -158,7 +158,7 @@ def test_a_read_only_output_folder_is_one_line(
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "out.csv"))
 
-    monkeypatch.setattr("mobilenets.results_file.open", read_only, raising=False)
+    monkeypatch.setattr("mobilenets.predict.results_file.open", read_only, raising=False)
     code = main(["predict", str(image), "--weights", str(weights), "--csv", str(tmp_path / "out.csv")])
     (line,) = lines_of(capsys)
     assert code == EXIT_SYSTEM and "out.csv: read-only file system" in line and "writable disk" in line

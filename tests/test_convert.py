@@ -11,11 +11,13 @@ import torch
 from keras.src.legacy.saving import legacy_h5_format
 from safetensors.torch import load_file, save_file
 
-from mobilenets import create_model, hub
+from mobilenets import create_model
 from mobilenets.cli import main
-from mobilenets.convert import AmbiguousSourceError, ConversionError, convert_weights, detect_source
-from mobilenets.convert.timm import arch_from_timm_name, convert_timm
-from mobilenets.weights import load_model, load_state_dict_checked
+from mobilenets.weights import catalog
+from mobilenets.weights.convert import AmbiguousSourceError, ConversionError, convert_weights, detect_source
+from mobilenets.weights.convert.timm import arch_from_timm_name, convert_timm
+from mobilenets.weights.file_format import load_model
+from mobilenets.weights.state_fit import load_state_dict_checked
 
 from .keras_reference import build
 
@@ -388,16 +390,16 @@ def test_timm_v2_has_no_tf_twin_and_needs_no_hint(tmp_path: Path) -> None:
 
 def test_official_timm_weights_name_their_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """hub.fetch_official passes each official file's timm name, so none of them is refused."""
-    assert all(entry.timm_model for entry in hub.OFFICIAL_WEIGHTS if entry.source == "timm")
+    assert all(entry.timm_model for entry in catalog.OFFICIAL_WEIGHTS if entry.source == "timm")
     monkeypatch.setenv("MOBILENETS_CACHE", str(tmp_path / "cache"))
     source = timm_source("mobilenet_v3_small_0.75", "tf")
     published = tmp_path / "publisher" / "tf_mobilenetv3_small_075-00000000.pth"
     published.parent.mkdir()
     torch.save(to_timm_layout(source), published)
-    entry = hub.OfficialWeights(
+    entry = catalog.OfficialWeights(
         "mobilenet_v3_small_0.75", "timm", published.as_uri(), timm_model="tf_mobilenetv3_small_075"
     )
-    monkeypatch.setattr(hub, "OFFICIAL_WEIGHTS", [entry])
+    monkeypatch.setattr(catalog, "OFFICIAL_WEIGHTS", [entry])
     model = create_model("mobilenet_v3_small_0.75", weights="timm")
     assert (model.config.padding, model.config.bn_eps) == ("tf_same", 1e-3)
     assert relative_logit_error(source, model) <= 1e-4

@@ -16,8 +16,8 @@ import pytest
 import torch
 from keras.src.legacy.saving import legacy_h5_format
 
-from mobilenets.convert import ConversionError, convert_weights
-from mobilenets.weights import load_model, read_metadata
+from mobilenets.weights.convert import ConversionError, convert_weights
+from mobilenets.weights.file_format import load_model, read_metadata
 
 from .keras_reference import build, count_weights, logits, randomize
 

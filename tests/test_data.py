@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mobilenets.data import (
+from mobilenets.data.datasets import (
     DataError,
     EpochSampler,
     Unreadable,

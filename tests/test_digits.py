@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mobilenets.digits import load_digits, split_digits
+from mobilenets.data.digits import load_digits, split_digits
 
 
 def test_digits_are_the_1797_sklearn_scans_upscaled() -> None:

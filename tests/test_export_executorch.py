@@ -14,7 +14,7 @@ pytest.importorskip(
 
 from mobilenets.cli import main
 from mobilenets.export import export_model
-from mobilenets.runtimes import executorch_runner
+from mobilenets.export.runtimes import executorch_runner
 
 
 def test_fp32_pte_matches_eager_and_carries_sidecar_metadata(digits_weights: Path, tmp_path: Path) -> None:

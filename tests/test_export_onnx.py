@@ -21,12 +21,12 @@ onnx = pytest.importorskip("onnx", reason="ONNX export needs the deploy extra")
 
 from mobilenets import create_model  # noqa: E402
 from mobilenets.cli import main  # noqa: E402
-from mobilenets.digits import split_digits  # noqa: E402
+from mobilenets.data.digits import split_digits  # noqa: E402
+from mobilenets.data.images import load_image  # noqa: E402
 from mobilenets.export import export_model, export_onnx, read_onnx_metadata  # noqa: E402
-from mobilenets.images import load_image  # noqa: E402
-from mobilenets.preprocess import preprocess_image  # noqa: E402
-from mobilenets.runtimes import onnxruntime_runner  # noqa: E402
-from mobilenets.weights import load_model  # noqa: E402
+from mobilenets.export.runtimes import onnxruntime_runner  # noqa: E402
+from mobilenets.models.preprocess import preprocess_image  # noqa: E402
+from mobilenets.weights.file_format import load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

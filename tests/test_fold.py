@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from mobilenets import create_model
-from mobilenets.fold import (
+from mobilenets.export.fold import (
     count_batchnorms,
     fold_batchnorm,
     fold_conv_bn,
     fold_for_inference,
     folding_error,
 )
-from mobilenets.layers import Conv2dSame, SqueezeExcite
+from mobilenets.models.layers import Conv2dSame, SqueezeExcite
 
 
 def _randomize_batchnorm(model: nn.Module) -> None:

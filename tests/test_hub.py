@@ -10,10 +10,11 @@ import pytest
 import torch
 from keras.src.legacy.saving import legacy_h5_format
 
-from mobilenets import create_model, hub
+from mobilenets import create_model
 from mobilenets.cli import main
-from mobilenets.hub import OfficialWeights, WeightsDownloadError, find_official
-from mobilenets.weights import read_metadata
+from mobilenets.weights import catalog
+from mobilenets.weights.file_format import read_metadata
+from mobilenets.weights.official import OfficialWeights, WeightsDownloadError, find_official
 
 from .keras_reference import build, logits, randomize
 
@@ -39,7 +40,7 @@ def keras_file(tmp_path_factory: pytest.TempPathFactory):
 
 def publish(monkeypatch: pytest.MonkeyPatch, entry: OfficialWeights) -> None:
     """Make ``entry`` the only official file (instead of the real URLs)."""
-    monkeypatch.setattr(hub, "OFFICIAL_WEIGHTS", [entry])
+    monkeypatch.setattr(catalog, "OFFICIAL_WEIGHTS", [entry])
 
 
 def test_download_verify_convert_once_then_reuse(
@@ -112,7 +113,7 @@ def test_without_network_the_error_names_url_and_where_to_put_the_file(
 
 
 def test_official_table_is_consistent() -> None:
-    entries = hub.OFFICIAL_WEIGHTS
+    entries = catalog.OFFICIAL_WEIGHTS
     assert all(e.url.startswith("https://") for e in entries)
     for entry in entries:
         if entry.sha256_prefix:  # torch.hub's convention: the prefix is in the file name

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mobilenets.images import ImageLoadError, find_images, load_image
-from mobilenets.preprocess import PreprocessConfig, preprocess_image
+from mobilenets.data.images import ImageLoadError, find_images, load_image
+from mobilenets.models.preprocess import PreprocessConfig, preprocess_image
 
 
 def test_cmyk_16bit_rgba_palette_become_rgb(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mobilenets.layers import (
+from mobilenets.models.layers import (
     Conv2dSame,
     ConvOptions,
     DepthwiseSeparable,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mobilenets import create_model
-from mobilenets.optim import ScheduleConfig, build_optimizer, build_scheduler, parameter_groups
+from mobilenets.train.optim import ScheduleConfig, build_optimizer, build_scheduler, parameter_groups
 
 
 def _ids(group: dict[str, object]) -> set[int]:

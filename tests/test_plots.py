@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mobilenets import profile
-from mobilenets.plots import plot_breakdown, plot_width_resolution_grid
+from mobilenets.cost.plots import plot_breakdown, plot_width_resolution_grid
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

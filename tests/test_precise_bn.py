@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from mobilenets.augment import Normalize
-from mobilenets.data import ArrayDataset, DataSplits
-from mobilenets.digits import CLASS_NAMES, split_digits
-from mobilenets.precise_bn import StatisticsCheck, batch_vs_running, recalibrate
+from mobilenets.data.augment import Normalize
+from mobilenets.data.datasets import ArrayDataset, DataSplits
+from mobilenets.data.digits import CLASS_NAMES, split_digits
 from mobilenets.train import TrainConfig, fit
-from mobilenets.weights import load_model
+from mobilenets.train.precise_bn import StatisticsCheck, batch_vs_running, recalibrate
+from mobilenets.weights.file_format import load_model
 
 
 def conv_bn() -> nn.Sequential:

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from mobilenets.cli import main
-from mobilenets.convert import convert_weights
-from mobilenets.images import load_image
-from mobilenets.preprocess import preprocess_image
-from mobilenets.weights import load_model
+from mobilenets.data.images import load_image
+from mobilenets.models.preprocess import preprocess_image
+from mobilenets.weights.convert import convert_weights
+from mobilenets.weights.file_format import load_model
 
 from .keras_reference import build, logits, randomize
 

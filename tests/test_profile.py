@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from mobilenets import create_model, list_models, make_divisible, profile
-from mobilenets.layers import InvertedResidual
-from mobilenets.paper_figures import (
+from mobilenets.cost.paper_tables import (
     V1_TABLE2,
     V1_TABLE4,
     V1_TABLE6,
@@ -23,10 +22,11 @@ from mobilenets.paper_figures import (
     V3_TABLE3,
     PublishedCost,
 )
-from mobilenets.profile import conv_kind
-from mobilenets.registry import parse_model_name
-from mobilenets.specs import ARCHITECTURES, full_convolution
-from mobilenets.zoo import ZOO
+from mobilenets.cost.profiler import conv_kind
+from mobilenets.models.layers import InvertedResidual
+from mobilenets.models.registry import parse_model_name
+from mobilenets.models.specs import ARCHITECTURES, full_convolution
+from mobilenets.weights.catalog import published_models
 
 # -- closed-form costs, from the specs alone -----------------------------------------------
 
@@ -82,7 +82,7 @@ def closed_form(name: str, size: int = 224, classes: int = 1000) -> tuple[int, i
 
 
 @pytest.mark.parametrize(
-    "name", [*ZOO, "mobilenet_v1_conv", "mobilenet_v1_0.5_160", "mobilenet_v3_large_192"]
+    "name", [*published_models(), "mobilenet_v1_conv", "mobilenet_v1_0.5_160", "mobilenet_v3_large_192"]
 )
 def test_closed_form_agrees_on_every_zoo_model(name: str) -> None:
     model = create_model(name)

@@ -15,9 +15,9 @@ pytest.importorskip(
 onnx = pytest.importorskip("onnx", reason="int8 export needs the deploy extra")
 
 from mobilenets.cli import main  # noqa: E402
-from mobilenets.digits import split_digits  # noqa: E402
+from mobilenets.data.digits import split_digits  # noqa: E402
 from mobilenets.export import export_model, read_onnx_metadata  # noqa: E402
-from mobilenets.parity import int8_agreement  # noqa: E402
+from mobilenets.export.parity import int8_agreement  # noqa: E402
 
 
 def test_int8_digits_export_agrees_with_float(digits_weights: Path, tmp_path: Path) -> None:

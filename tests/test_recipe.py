@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from mobilenets.model import FAMILY_DEFAULTS
-from mobilenets.recipe import resolve
+from mobilenets.models.mobilenet import FAMILY_DEFAULTS
+from mobilenets.train.recipe import resolve
 
 V1_FLOOR = FAMILY_DEFAULTS["v1"].bn_momentum  # 0.01, the Keras weights' momentum
 

@@ -3,7 +3,7 @@
 import pytest
 
 from mobilenets import create_model, list_models
-from mobilenets.registry import parse_model_name, register_model
+from mobilenets.models.registry import parse_model_name, register_model
 
 BASE_NAMES = [
     "mobilenet_v1",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mobilenets.paper_figures import PAPER_TABLES, PAPERS
-from mobilenets.reproduce import compare_with_paper, mult_adds_grid
+from mobilenets.cost.paper_tables import PAPER_TABLES, PAPERS
+from mobilenets.cost.reproduce import compare_with_paper, mult_adds_grid
 
 
 def test_v1_tables_2_4_6_7() -> None:

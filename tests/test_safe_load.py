@@ -10,7 +10,7 @@ import torch
 
 from mobilenets import create_model
 from mobilenets.cli import main
-from mobilenets.safe_load import UnsafeCheckpointError, load_any_state_dict, load_pickled_state_dict
+from mobilenets.weights.safe_load import UnsafeCheckpointError, load_any_state_dict, load_pickled_state_dict
 
 
 class Payload:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mobilenets.separable import compare_layers, standard_and_separable
+from mobilenets.cost.separable_comparison import compare_layers, standard_and_separable
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from mobilenets import create_model
-from mobilenets.checkpoint import load_checkpoint
 from mobilenets.cli import main
-from mobilenets.data import ArrayDataset, DataSplits
-from mobilenets.digits import CLASS_NAMES, split_digits
+from mobilenets.data.datasets import ArrayDataset, DataSplits
+from mobilenets.data.digits import CLASS_NAMES, split_digits
 from mobilenets.train import NonFiniteLossError, TrainConfig, fit
-from mobilenets.weights import load_model, save_weights
+from mobilenets.train.checkpoints import load_checkpoint
+from mobilenets.weights.file_format import load_model, save_weights
 
 from .test_data import make_folder
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mobilenets.checkpoint import load_checkpoint
+from mobilenets.train.checkpoints import load_checkpoint
 
 # A tiny deterministic run: 1347 digits / batch 32 = 42 steps an epoch, 84 in all.
 RUN = [

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from mobilenets import create_model
-from mobilenets.preprocess import INCEPTION_MEAN, INCEPTION_STD
-from mobilenets.weights import load_model, read_metadata, save_weights
+from mobilenets.models.preprocess import INCEPTION_MEAN, INCEPTION_STD
+from mobilenets.weights.file_format import load_model, read_metadata, save_weights
 
 
 def test_round_trip_rebuilds_model_config_preprocess_and_labels(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_foreign_safetensors_is_refused_with_a_hint(tmp_path: Path) -> None:
 
 
 def test_shape_mismatch_names_keys_and_architecture(tmp_path: Path) -> None:
-    from mobilenets.weights import load_state_dict_checked
+    from mobilenets.weights.state_fit import load_state_dict_checked
 
     state = create_model("mobilenet_v2_0.5").state_dict()
     with pytest.raises(ValueError, match=r"arch='mobilenet_v2', width_mult=1.*shape mismatch at stem.conv"):

@@ -21,11 +21,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mobilenets import checkpoint, create_model, save_weights
-from mobilenets.checkpoint import load_checkpoint
+from mobilenets import atomic_files, create_model, save_weights
 from mobilenets.cli import main
 from mobilenets.cli.failures import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYSTEM, EXIT_TERMINATED, EXIT_USAGE
-from mobilenets.run_folder import claim
+from mobilenets.train.checkpoints import load_checkpoint
+from mobilenets.train.run_folder import claim
 
 # A tiny run: 1347 digits / batch 64 = 21 steps an epoch, about a second each on 2 cores.
 TINY_RUN = [
@@ -109,7 +109,7 @@ def test_a_bad_output_path_is_refused_before_any_work(
 ) -> None:
     image = photo(tmp_path / "a.jpg", 0)
     started = []
-    monkeypatch.setattr("mobilenets.pretrained.load_weights", lambda *a: started.append(1))
+    monkeypatch.setattr("mobilenets.cli.predict.create_model", lambda *a, **k: started.append(1))
     for flag, target, words in (
         ("--json", tmp_path / "missing" / "out.json", "does not exist"),
         ("--csv", tmp_path, "is a folder"),
@@ -202,7 +202,7 @@ def test_resume_auto_falls_back_past_damaged_checkpoints_and_cleans_temp_files(
 def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, checkpoints_written: int) -> None:
     """Make the disk "full" once ``checkpoints_written`` step checkpoints exist: a partial write,
     then ENOSPC, as a filling disk does."""
-    real = checkpoint.write_bytes
+    real = atomic_files.write_bytes
     seen: list[str] = []
 
     def write(file: Any, data: Any) -> None:
@@ -214,7 +214,7 @@ def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, checkpoints_written: int
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(file, data)
 
-    monkeypatch.setattr(checkpoint, "write_bytes", write)
+    monkeypatch.setattr(atomic_files, "write_bytes", write)
 
 
 def test_a_full_disk_during_a_checkpoint_write_is_one_line_and_resume_works(

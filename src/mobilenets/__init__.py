@@ -1,12 +1,13 @@
 """mobilenets: the MobileNet family (V1, V2, V3) for PyTorch, built from the papers' tables."""
 
-from mobilenets.convert import convert_weights
-from mobilenets.layers import make_divisible
-from mobilenets.model import FeatureInfo, MobileNet, MobileNetConfig
-from mobilenets.preprocess import PreprocessConfig
-from mobilenets.profile import profile
-from mobilenets.registry import create_model, list_models, register_model
-from mobilenets.weights import load_model, save_weights
+from mobilenets.cost.profiler import profile
+from mobilenets.models.layers import make_divisible
+from mobilenets.models.mobilenet import FeatureInfo, MobileNet, MobileNetConfig
+from mobilenets.models.preprocess import PreprocessConfig
+from mobilenets.models.registry import list_models, register_model
+from mobilenets.weights.convert import convert_weights
+from mobilenets.weights.create import create_model
+from mobilenets.weights.file_format import load_model, save_weights
 
 __version__ = "0.1.0"
 

@@ -26,9 +26,9 @@ torchvision = pytest.importorskip("torchvision")
 from safetensors.torch import save_file  # noqa: E402
 
 from mobilenets.cli import main  # noqa: E402
-from mobilenets.convert import AmbiguousSourceError, ConversionError, convert_weights  # noqa: E402
-from mobilenets.convert.timm import UNSUPPORTED  # noqa: E402
-from mobilenets.weights import load_model  # noqa: E402
+from mobilenets.weights.convert import AmbiguousSourceError, ConversionError, convert_weights  # noqa: E402
+from mobilenets.weights.convert.timm import UNSUPPORTED  # noqa: E402
+from mobilenets.weights.file_format import load_model  # noqa: E402
 
 TOLERANCE = 1e-4
 TORCHVISION_MODELS = [n for n in torchvision.models.list_models() if n.startswith("mobilenet")]

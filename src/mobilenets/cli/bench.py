@@ -28,7 +28,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from mobilenets.bench import DEFAULT_BACKENDS
+    from mobilenets.bench.timing import DEFAULT_BACKENDS
 
     parser = subparsers.add_parser(
         "bench",
@@ -56,9 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.bench import run_bench
-    from mobilenets.bench_backends import get_backend
-    from mobilenets.bench_report import bench_markdown, bench_table, save_bench
+    from mobilenets.bench.backends import get_backend
+    from mobilenets.bench.report import bench_markdown, bench_table, save_bench
+    from mobilenets.bench.timing import run_bench
 
     console = Console(width=max(Console().width, 140))
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from mobilenets.convert import SOURCES, convert_weights
+from mobilenets.weights.convert import SOURCES, convert_weights
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

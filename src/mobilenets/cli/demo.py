@@ -1,4 +1,4 @@
-"""``mobilenets demo``: the main job end to end on the built-in digits, run by ``make demo``.
+"""``mobilenets demo``: the main job end to end on the built-in digits (``mobilenets.demo``).
 
 1. Print the model's profile.
 2. Train a small MobileNetV1 from scratch (α = 0.5 at 32 px: a few minutes on 2 CPU cores).
@@ -11,39 +11,11 @@
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 
-import torch
 from rich.console import Console
-from rich.table import Table
-from torch import nn
 
-# The demo recipe, tuned on the digits alone (benchmarks/demo_seeds.py checks it over 5 seeds).
-# With 35 epochs and crops of 50-100% of the frame, held-out top-1 ranged 98.0-99.1% over seeds:
-# no margin over the 98% target on a CPU whose arithmetic differs. Crops of 80-100% (the digits
-# fill their 32 px frame, and a half-frame crop can cut a 7 into a 1) and 60 epochs lifted every
-# seed (see docs/training.md). No flips: a mirrored 2 or 7 is not a digit. Precise BN (on by
-# default) recomputes the BatchNorm statistics before every evaluation and weights file.
-DEMO_RECIPE = {
-    "data": "digits",
-    "model": "mobilenet_v1",
-    "width_mult": 0.5,
-    "resolution": 32,
-    "epochs": 60,
-    "batch_size": 64,
-    "lr": 0.1,
-    "warmup_epochs": 2.0,
-    "weight_decay": 5e-4,  # small data overfits: 10x the ImageNet recipes' decay
-    "dropout": 0.2,
-    "bn_momentum": 0.1,
-    "augment": "crop",
-    "crop_scale": (0.8, 1.0),
-    "hflip": False,
-    "label_smoothing": 0.1,
-    "ema_decay": 0.98,  # ~50-step horizon: the EMA smooths the last 2-3 epochs
-}
-TARGET_TOP1, TARGET_SECONDS = 0.98, 180.0
+from mobilenets.cli.train import line_buffered_stdout
+from mobilenets.demo import DEMO_RECIPE, run_demo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,97 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def print_profile(console: Console, model: nn.Module, resolution: int) -> None:
-    """Step 1: the model's exact cost, by kind of layer (``mobilenets.profile``)."""
-    from mobilenets.profile import profile
-
-    report = profile(model, resolution)
-    console.print(report.kinds_table())
-    console.print(report.summary())
-
-
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.augment import Normalize
-    from mobilenets.cli.eval import report_table, run_eval
-    from mobilenets.cli.train import line_buffered_stdout
-    from mobilenets.digits import split_digits
-    from mobilenets.records import plot_confusion, plot_predictions
-    from mobilenets.registry import create_model
-    from mobilenets.train import fit
-    from mobilenets.train_config import TrainConfig
-    from mobilenets.weights import load_model
-
     line_buffered_stdout()
-    console = Console(soft_wrap=True)
-    out = Path(args.out)
-    # The demo is meant to be run again and again: each run replaces the last one's folder.
-    config = TrainConfig(**{**DEMO_RECIPE, "epochs": args.epochs, "out": str(out), "overwrite": True})
-    resolution = int(config.resolution or 32)
-
-    console.rule(f"1. Profile: {config.model} α={config.width_mult} at {resolution} px, 10 classes")
-    print_profile(
-        console,
-        create_model(
-            config.model, width_mult=config.width_mult, resolution_mult=resolution / 224, num_classes=10
-        ),
-        resolution,
-    )
-
-    console.rule("2. Train from scratch on the built-in digits (75% train / 25% held out, stratified)")
-    started = time.perf_counter()
-    result = fit(config)
-    fit_seconds = time.perf_counter() - started  # with data loading, per-epoch evaluation and plots
-
-    # The headline figure comes from the final weights: picking the best epoch by its held-out
-    # score would select on the very data that is being reported.
-    console.rule("3. Evaluate the final weights on the held-out 25%")
-    evaluation = run_eval("digits", result.final_weights)
-    console.print(report_table(evaluation))
-    plot_confusion(
-        evaluation.confusion, evaluation.classes, out / "confusion.png", "held-out digits, final weights"
-    )
-
-    console.rule(f"4. Predict {args.samples} held-out samples")
-    model = load_model(result.final_weights)
-    held_out = split_digits(resolution)[1]
-    picks = torch.linspace(0, len(held_out.labels) - 1, args.samples).round().long().tolist()
-    images = torch.from_numpy(held_out.images[picks]).permute(0, 3, 1, 2).float() / 255.0  # (S, 3, H, W)
-    normalize = Normalize(model.preprocess.mean, model.preprocess.std)  # as train and eval do
-    with torch.no_grad():
-        probs = model(normalize(images)).softmax(dim=1)  # (S, 10)
-    confidence, predicted = probs.max(dim=1)
-    labels = model.labels or [str(i) for i in range(probs.shape[1])]
-    table = Table(title="held-out predictions")
-    for column in ("held-out index", "true", "predicted", "probability"):
-        table.add_column(column, justify="right")
-    rows = []
-    for i, index in enumerate(picks):
-        true, guess = labels[int(held_out.labels[index])], labels[int(predicted[i])]
-        mark = "" if true == guess else "  [red]wrong"
-        table.add_row(str(index), true, guess + mark, f"{float(confidence[i]):.3f}")
-        rows.append((held_out.images[index], true, guess, float(confidence[i])))
-    console.print(table)
-
-    console.rule("5. Plots")
-    plot_predictions(rows, out / "predictions.png")
-    for name in ("curves.png", "confusion.png", "predictions.png", "final.safetensors", "metrics.csv"):
-        console.print(f"  {out / name}")
-
-    # Precise BN is part of what training costs: it counts against the time target.
-    precise_bn_seconds = sum(record.get("precise_bn_seconds", 0.0) for record in result.history)
-    train_seconds = result.train_seconds + precise_bn_seconds
-    met = evaluation.top1 >= TARGET_TOP1 and train_seconds <= TARGET_SECONDS
-    console.rule("Result")
-    console.print(
-        f"held-out top-1 {100 * evaluation.top1:.2f}% (top-5 {100 * evaluation.top5:.2f}%; best epoch "
-        f"{result.best_epoch}: {100 * result.best_top1:.2f}%) after {train_seconds:.1f} s of "
-        f"training wall time ({precise_bn_seconds:.1f} s of it precise BN; {fit_seconds:.1f} s with "
-        f"per-epoch evaluation); target >= {100 * TARGET_TOP1:.0f}% in <= {TARGET_SECONDS:.0f} s: "
-        f"{'met' if met else 'NOT met'}"
-    )
-
-    console.rule("6. Deploy: export the trained model (ONNX, int8, ExecuTorch), parity, bench")
-    from mobilenets.export import demo_deploy
-
-    demo_deploy(result.final_weights, out / "export", console)
+    run_demo(args.out, args.epochs, args.samples, Console(soft_wrap=True))
     return 0

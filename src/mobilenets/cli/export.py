@@ -41,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobilenets.export.parity import format_parity
     from mobilenets.export.pipeline import export_model
-    from mobilenets.parity import format_parity
-    from mobilenets.runtimes import runtime_missing
+    from mobilenets.export.runtimes import runtime_missing
 
     console = Console(stderr=False)
     needed = ("onnx", "onnxruntime") if args.export_format == "onnx" else ("executorch",)

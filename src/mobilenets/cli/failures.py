@@ -100,10 +100,10 @@ def describe(error: BaseException) -> tuple[int, str] | None:
         return EXIT_TERMINATED, f"terminated (SIGTERM){said}"
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED, f"interrupted (Ctrl-C){said}"
-    hub = sys.modules.get("mobilenets.hub")  # official weights that could not be fetched
+    hub = sys.modules.get("mobilenets.weights.official")  # official weights that could not be fetched
     if hub is not None and isinstance(error, hub.WeightsDownloadError):
         return EXIT_SYSTEM, one_line(str(error))
-    training = sys.modules.get("mobilenets.train")  # imported only if something trained
+    training = sys.modules.get("mobilenets.train.loop")  # imported only if something trained
     if training is not None and isinstance(error, training.NonFiniteLossError):
         return EXIT_DIVERGED, f"stopped: {one_line(str(error))}"
     if isinstance(error, MemoryError) or (

@@ -16,23 +16,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, Terminated
-from mobilenets.images import DEFAULT_MAX_PIXELS
+from mobilenets.cli.weights_args import add_weights_arguments, model_name
+from mobilenets.data.images import DEFAULT_MAX_PIXELS
 from mobilenets.output_paths import check_output_file
-from mobilenets.predict import Prediction, collect_inputs, predict_files
+from mobilenets.predict.classify import Prediction, collect_inputs, predict_files
+from mobilenets.predict.results_file import ResultsFile
 from mobilenets.printable import printable
-from mobilenets.results_file import ResultsFile
+from mobilenets.weights.create import create_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("predict", help="classify images with pretrained or converted weights")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and folders")
-    parser.add_argument(
-        "--weights",
-        required=True,
-        help="a mobilenets .safetensors file, a torchvision/timm/Keras file, or "
-        "torchvision|timm|keras for the official weights of --model",
-    )
-    parser.add_argument("--model", help="model name; needed with official weights (default: mobilenet_v2)")
+    add_weights_arguments(parser)
     parser.add_argument("--topk", type=int, default=5, help="classes to show per image (default 5)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     parser.add_argument(
@@ -59,8 +55,6 @@ def result_table(prediction: Prediction) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.pretrained import load_weights
-
     # soft_wrap: an error line stays one line (greppable), however long its path.
     console, errors = Console(), Console(stderr=True, soft_wrap=True, highlight=False)
     for flag, value in (
@@ -77,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if out_path is not None and kind:
         reads = [*paths, *([args.weights] if Path(args.weights).exists() else [])]
         check_output_file(out_path, (f".{kind}",), f"--{kind}", protect=reads)
-    model = load_weights(args.weights, args.model)  # no network for official weights: exit 4
+    model = create_model(model_name(args), weights=args.weights)  # no network for official weights: exit 4
     if model.config.num_classes == 0 or model.config.features_only:
         raise ValueError(
             f"{args.weights}: the model has no classifier (num_classes=0 or features_only), so there is "

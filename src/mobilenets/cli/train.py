@@ -12,10 +12,10 @@ import errno
 import sys
 from pathlib import Path
 
-from mobilenets.augment import POLICIES
 from mobilenets.cli.failures import EXIT_DIVERGED, Terminated
-from mobilenets.optim import OPTIMIZERS, SCHEDULES
-from mobilenets.train_config import AMP_MODES, TrainConfig
+from mobilenets.data.augment import POLICIES
+from mobilenets.train.config import AMP_MODES, TrainConfig
+from mobilenets.train.optim import OPTIMIZERS, SCHEDULES
 
 __all__ = ["EXIT_DIVERGED", "config_from_args", "register", "run"]
 
@@ -145,8 +145,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names and not (k == "model" and v is None)}
     if args.pretrained and args.model:
-        from mobilenets.registry import parse_model_name
-        from mobilenets.weights import read_metadata
+        from mobilenets.models.registry import parse_model_name
+        from mobilenets.weights.file_format import read_metadata
 
         stored = read_metadata(args.pretrained).config
         base, implied = parse_model_name(args.model)
@@ -167,8 +167,8 @@ def line_buffered_stdout() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.checkpoint import CheckpointManager
-    from mobilenets.train import fit
+    from mobilenets.train.checkpoints import CheckpointManager
+    from mobilenets.train.loop import fit
 
     line_buffered_stdout()
     config = config_from_args(args)

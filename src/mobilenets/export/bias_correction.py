@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from mobilenets.export.calibration import calibration_batches
-from mobilenets.fold import fold_for_inference
+from mobilenets.export.fold import fold_for_inference
 
 INT8_MAX = 127  # symmetric int8 weights: [-127, 127], the grid of both quantizers
 FLOAT_MODULES = ("stem", "classifier")  # left in float by the int8 exports (see quantize.py)

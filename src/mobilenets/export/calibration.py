@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mobilenets.images import ImageLoadError, find_images, load_image
-from mobilenets.preprocess import PreprocessConfig, preprocess_image
+from mobilenets.data.images import ImageLoadError, find_images, load_image
+from mobilenets.models.preprocess import PreprocessConfig, preprocess_image
 
 DIGITS = "digits"
 SPLIT_SEED = 0
@@ -75,7 +75,7 @@ def digits_sets(
     Returns:
         ``(calibration, held_out)``.
     """
-    from mobilenets.digits import CLASS_NAMES, split_digits
+    from mobilenets.data.digits import CLASS_NAMES, split_digits
 
     train, held = split_digits(size=32)
     rng = np.random.default_rng(SPLIT_SEED)

@@ -23,11 +23,11 @@ from torch import nn
 
 from mobilenets.export.bias_correction import FLOAT_MODULES, int8_ready_network
 from mobilenets.export.calibration import calibration_batches
+from mobilenets.export.fold import fold_for_inference
 from mobilenets.export.onnx_export import onnx_metadata, quiet_export
+from mobilenets.export.runtimes import require_runtime
 from mobilenets.export.xnnpack_int8 import xnnpack_int8_quantizer
-from mobilenets.fold import fold_for_inference
-from mobilenets.model import MobileNet
-from mobilenets.runtimes import require_runtime
+from mobilenets.models.mobilenet import MobileNet
 
 
 def _lower_to_pte(network: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mobilenets.fold import fold_for_inference
-from mobilenets.model import MobileNet
-from mobilenets.runtimes import require_runtime
+from mobilenets.export.fold import fold_for_inference
+from mobilenets.export.runtimes import require_runtime
+from mobilenets.models.mobilenet import MobileNet
 
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset; the issue asks for >= 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"

@@ -18,11 +18,12 @@ from mobilenets.export.bias_correction import int8_ready_network
 from mobilenets.export.calibration import ImageSet, calibration_sets
 from mobilenets.export.executorch_export import export_executorch
 from mobilenets.export.onnx_export import export_onnx
+from mobilenets.export.parity import fp32_parity, int8_agreement, parity_path, write_parity
 from mobilenets.export.quantize import quantize_onnx
-from mobilenets.model import MobileNet
+from mobilenets.export.runtimes import Runner, runner_for_file
+from mobilenets.models.mobilenet import MobileNet
 from mobilenets.output_paths import check_output_file
-from mobilenets.parity import fp32_parity, int8_agreement, parity_path, write_parity
-from mobilenets.runtimes import Runner, runner_for_file
+from mobilenets.weights.create import create_model
 
 ExportFormat = Literal["onnx", "executorch"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch")
@@ -47,19 +48,7 @@ def resolve_model(source: str | Path | MobileNet) -> MobileNet:
     """
     if isinstance(source, MobileNet):
         return source.eval()
-    from mobilenets.convert.keras import KERAS_SUFFIXES
-    from mobilenets.safe_load import PICKLE_SUFFIXES
-
-    if Path(source).exists() or Path(source).suffix in (".safetensors", *PICKLE_SUFFIXES, *KERAS_SUFFIXES):
-        from mobilenets.pretrained import load_weights
-
-        return load_weights(source)  # a mobilenets file, or a foreign one converted in memory
-    from mobilenets.registry import create_model
-
-    try:
-        return create_model(str(source)).eval()
-    except ValueError as error:
-        raise ValueError(f"{source!s} is neither a weight file nor a model name: {error}") from None
+    return create_model(source).eval()
 
 
 def eager_predictor(model: MobileNet) -> Runner:

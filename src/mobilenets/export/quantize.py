@@ -24,7 +24,7 @@ import numpy as np
 
 from mobilenets.export.calibration import CALIBRATION_BATCH
 from mobilenets.export.onnx_export import INPUT_NAME, quiet_export, read_onnx_metadata, write_onnx_metadata
-from mobilenets.runtimes import require_runtime
+from mobilenets.export.runtimes import require_runtime
 
 CALIBRATION_METHODS = ("percentile", "minmax")
 PERCENTILE = 99.99

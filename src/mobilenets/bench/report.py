@@ -1,0 +1,99 @@
+"""Showing a benchmark: a terminal table, markdown, JSON and a PNG chart, from one report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from mobilenets.atomic_files import atomic_write_bytes
+from mobilenets.bench.timing import BenchReport, BenchResult
+
+COLUMNS = ("model", "backend", "batch", "median ms", "p90 ms", "img/s", "GMAC/s", "% of peak", "note")
+
+
+def _cells(row: BenchResult) -> list[str]:
+    def number(value: float | None, digits: int) -> str:
+        return "–" if value is None else f"{value:,.{digits}f}"
+
+    share = "–" if row.peak_share is None else f"{100 * row.peak_share:.1f}%"
+    return [
+        row.model,
+        row.backend,
+        str(row.batch),
+        number(row.median_ms, 2),
+        number(row.p90_ms, 2),
+        number(row.images_per_s, 1),
+        number(row.gmacs_per_s, 1),
+        share,
+        row.note or ("int8" if row.precision == "int8" else ""),
+    ]
+
+
+def caption(report: BenchReport) -> str:
+    """The line under every table: date, threads, MACs per image and the peak estimate."""
+    macs = ", ".join(f"{name} {value / 1e6:.0f}M" for name, value in report.macs.items())
+    return (
+        f"{report.date}, {report.threads} threads. MACs per image: {macs}. "
+        f"Peak estimate: {report.peak.describe()}."
+    )
+
+
+def bench_table(report: BenchReport) -> Table:
+    """A rich table for the terminal."""
+    table = Table(title="mobilenets bench", caption=caption(report))
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("model", "backend", "note") else "right")
+    for row in report.results:
+        table.add_row(*(escape(cell) for cell in _cells(row)))  # notes hold '[deploy]'
+    return table
+
+
+def bench_markdown(report: BenchReport) -> str:
+    """The same table as GitHub markdown, caption below."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    lines += [
+        "| " + " | ".join(cell.replace("|", "/") for cell in _cells(row)) + " |" for row in report.results
+    ]
+    return "\n".join(lines) + f"\n\n{caption(report)}\n"
+
+
+def save_bench(report: BenchReport, out_dir: str | Path, stem: str = "bench") -> list[Path]:
+    """Write ``stem.md``, ``stem.json`` and ``stem.png`` into ``out_dir``; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown, data, chart = out_dir / f"{stem}.md", out_dir / f"{stem}.json", out_dir / f"{stem}.png"
+    atomic_write_bytes(markdown, bench_markdown(report).encode())
+    atomic_write_bytes(data, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+    save_chart(report, chart)
+    return [markdown, data, chart]
+
+
+def save_chart(report: BenchReport, path: str | Path) -> Path:
+    """A horizontal bar chart of median latency, one panel per batch size, bars grouped by model."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never open a window
+    import matplotlib.pyplot as plt
+
+    batches = sorted({r.batch for r in report.results})
+    measured = [r for r in report.results if r.median_ms is not None]
+    fig, axes = plt.subplots(1, len(batches), figsize=(6 * len(batches), 0.4 * max(4, len(measured)) + 1.5))
+    axes_list = list(axes) if len(batches) > 1 else [axes]
+    for axis, batch in zip(axes_list, batches, strict=True):
+        rows = [r for r in measured if r.batch == batch]
+        labels = [f"{r.model} · {r.backend}" for r in rows]
+        values = [r.median_ms or 0.0 for r in rows]
+        colors = ["tab:orange" if r.precision == "int8" else "tab:blue" for r in rows]
+        axis.barh(range(len(rows)), values, color=colors)
+        axis.set_yticks(range(len(rows)), labels, fontsize=8)
+        axis.invert_yaxis()
+        axis.set_xlabel("median latency (ms), lower is better; orange = int8")
+        axis.set_title(f"batch {batch}, {report.threads} threads")
+    fig.suptitle(report.peak.cpu_name, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,203 @@
+"""Latency and throughput of a model across backends, put in proportion to the CPU's peak.
+
+For every model and batch size, all backends are prepared first and then timed in turns
+(``rounds``): on a shared or throttling machine, a slow spell then hits every backend alike
+instead of the one that happened to run during it. Each backend is warmed up (first calls
+allocate, compile, pick kernels), then called repeatedly for at least ``min_seconds``; the
+median and 90th-percentile latency come from those calls.
+
+Achieved GMAC/s = the model's multiply-accumulates x batch / median latency, and its share of
+the estimated fp32 peak (``cpu_peak.py``) says how close a backend gets to the hardware limit.
+For int8 backends the share is still taken of the *fp32* peak, so it can exceed what fp32 can do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from mobilenets.bench.backends import Call, ExportCache, get_backend
+from mobilenets.bench.cpu_peak import CpuPeak, estimate_cpu_peak
+from mobilenets.cost.profiler import profile
+from mobilenets.models.mobilenet import MobileNet
+from mobilenets.weights.create import create_model
+
+DEFAULT_BACKENDS = ("eager", "channels_last", "onnxruntime", "onnxruntime-int8", "openvino", "executorch")
+
+
+@dataclass
+class BenchResult:
+    """One (model, backend, batch) measurement, or a skipped one with the reason in ``note``."""
+
+    model: str
+    backend: str
+    precision: str
+    batch: int
+    threads: int
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    images_per_s: float | None = None
+    gmacs_per_s: float | None = None
+    peak_share: float | None = None
+    calls: int = 0
+    note: str = ""
+
+
+@dataclass
+class BenchReport:
+    """All results of one run, with what is needed to read them."""
+
+    results: list[BenchResult]
+    peak: CpuPeak
+    threads: int
+    macs: dict[str, int] = field(default_factory=dict)
+    date: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "date": self.date,
+            "threads": self.threads,
+            "cpu_peak": {**asdict(self.peak), "gmacs": self.peak.gmacs, "formula": self.peak.describe()},
+            "macs_per_image": self.macs,
+            "results": [asdict(r) for r in self.results],
+        }
+
+
+def time_calls(call: Call, warmup: int, min_seconds: float, min_calls: int = 5) -> list[float]:
+    """Run ``call`` ``warmup`` times untimed, then at least ``min_calls`` times and ``min_seconds``.
+
+    Returns:
+        The latency of every timed call, in seconds.
+    """
+    for _ in range(warmup):
+        call()
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < min_calls or time.perf_counter() - start < min_seconds:
+        began = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile with linear interpolation (numpy's default rule)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run PyTorch with ``threads`` intra-op threads, restoring the previous setting after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _model_name(source: str | Path | MobileNet) -> str:
+    if isinstance(source, MobileNet):
+        return source.config.arch
+    return Path(str(source)).name if Path(str(source)).is_file() else str(source)
+
+
+def run_bench(
+    models: list[str | Path | MobileNet],
+    backends: list[str] | tuple[str, ...] = DEFAULT_BACKENDS,
+    batches: list[int] | tuple[int, ...] = (1,),
+    threads: int | None = None,
+    *,
+    warmup: int = 5,
+    min_seconds: float = 1.0,
+    rounds: int = 1,
+    workdir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Time every model on every backend at every batch size.
+
+    Args:
+        models: registry names, weight files or models.
+        backends: names from ``bench_backends.BACKENDS``; missing runtimes are skipped with a note.
+        batches: batch sizes.
+        threads: threads for every backend (default: all cores).
+        warmup: untimed calls before each timing round.
+        min_seconds: timed seconds per backend per round.
+        rounds: timing rounds, interleaved across backends.
+        workdir: where exported files go (default: a temporary folder, removed after).
+        progress: called with a short message before each step.
+
+    Returns:
+        The report: one result per (model, backend, batch), skipped ones included.
+    """
+    import os
+
+    threads = threads or os.cpu_count() or 1
+    if threads < 1 or any(b < 1 for b in batches) or rounds < 1:
+        raise ValueError(f"threads={threads}, batches={list(batches)}, rounds={rounds}: all must be >= 1")
+    selected = [get_backend(name) for name in backends]  # unknown names fail before any work
+    say = progress or (lambda _message: None)
+    report = BenchReport(
+        [], estimate_cpu_peak(threads), threads, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    )
+    with contextlib.ExitStack() as stack:
+        scratch = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        stack.enter_context(torch_threads(threads))
+        for index, source in enumerate(models):
+            model = source if isinstance(source, MobileNet) else create_model(source)
+            model, name = model.eval(), _model_name(source)
+            input_size = tuple(model.preprocess.input_size)
+            macs = profile(model, input_size).total_mult_adds  # the papers' Mult-Adds convention
+            report.macs[name] = macs
+            cache = ExportCache(model, scratch / f"model{index}")
+            for batch in batches:
+                inputs = torch.randn(batch, *input_size, generator=torch.Generator().manual_seed(0))
+                calls: dict[str, Call] = {}
+                rows: dict[str, BenchResult] = {}
+                for backend in selected:
+                    row = BenchResult(name, backend.name, backend.precision, batch, threads)
+                    rows[backend.name] = row
+                    row.note = backend.missing() or ""
+                    if row.note:
+                        continue
+                    say(f"{name} batch {batch}: preparing {backend.name}")
+                    try:
+                        calls[backend.name] = backend.prepare(model, inputs, threads, cache)
+                    except Exception as error:  # a runtime that cannot take this model: report, go on
+                        row.note = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
+                samples: dict[str, list[float]] = {key: [] for key in calls}
+                for round_index in range(rounds):
+                    for key, call in calls.items():
+                        say(f"{name} batch {batch}: timing {key} (round {round_index + 1}/{rounds})")
+                        samples[key] += time_calls(call, warmup, min_seconds)
+                for key, values in samples.items():
+                    row = rows[key]
+                    median = statistics.median(values)
+                    row.median_ms, row.p90_ms = 1e3 * median, 1e3 * percentile(values, 0.9)
+                    row.images_per_s = batch / statistics.fmean(values)
+                    row.gmacs_per_s = macs * batch / median / 1e9
+                    row.peak_share = row.gmacs_per_s / report.peak.gmacs
+                    row.calls = len(values)
+                report.results.extend(rows.values())
+    return report
+
+
+def best_result(report: BenchReport, model: str, batch: int, precision: str) -> BenchResult | None:
+    """The fastest measured result for ``model`` at ``batch`` among backends of ``precision``."""
+    measured = [
+        r
+        for r in report.results
+        if r.model == model and r.batch == batch and r.precision == precision and r.median_ms is not None
+    ]
+    return min(measured, key=lambda r: r.median_ms or 0.0, default=None)

@@ -1,0 +1,123 @@
+"""The papers' cost tables, recomputed from our models: paper | ours | difference.
+
+Every "ours" figure is counted by ``mobilenets.cost.profiler`` on the network that
+``create_model`` builds, so these tables test the model zoo and the counter together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mobilenets.cost.paper_tables import PAPER_TABLES, PAPERS, PaperTable
+from mobilenets.cost.profiler import profile
+from mobilenets.cost.report import ProfileReport
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One printed figure next to ours.
+
+    Args:
+        label: the paper's row name.
+        quantity: 'Mult-Adds (M)', 'params (M)', 'Mult-Adds %' or 'params %'.
+        paper: the printed figure.
+        ours: the same quantity counted on our model, unrounded.
+        exact: the exact integer count behind ``ours``, where there is one.
+        note: what is wrong with the printed figure, if anything.
+    """
+
+    label: str
+    quantity: str
+    paper: float
+    ours: float
+    exact: int | None = None
+    note: str = ""
+
+    @property
+    def difference(self) -> float:
+        return self.ours - self.paper
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paper table recomputed: its title, source, rows and notes."""
+
+    title: str
+    source: str
+    rows: tuple[ComparisonRow, ...]
+    notes: tuple[str, ...] = ()
+
+
+class _Profiles:
+    """Profile each model name once: Tables 6 and 7 share their first row."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, ProfileReport] = {}
+
+    def __call__(self, name: str) -> ProfileReport:
+        if name not in self._reports:
+            self._reports[name] = profile(name)
+        return self._reports[name]
+
+
+def _compare_table(table: PaperTable, profiles: _Profiles) -> Comparison:
+    rows: list[ComparisonRow] = []
+    if table.shares:
+        report = profiles(table.model)
+        for share in table.shares:
+            ours = report.share(share.kind)
+            rows.append(
+                ComparisonRow(share.label, "Mult-Adds %", share.mult_adds_pct, ours.mult_adds_pct,
+                              ours.mult_adds, share.note)
+            )  # fmt: skip
+            rows.append(
+                ComparisonRow(share.label, "params %", share.params_pct, ours.params_pct, ours.params)
+            )
+    for cost in table.costs:
+        report = profiles(cost.model)
+        total = report.total_mult_adds
+        rows.append(ComparisonRow(cost.label, "Mult-Adds (M)", cost.mult_adds, total / 1e6, total))
+        rows.append(
+            ComparisonRow(
+                cost.label, "params (M)", cost.params, report.model_params / 1e6, report.model_params
+            )
+        )
+    return Comparison(table.title, table.source, tuple(rows), table.notes)
+
+
+def compare_with_paper(paper: str) -> list[Comparison]:
+    """Recompute every cost table of one paper.
+
+    Args:
+        paper: 'v1' (Tables 2, 4, 6, 7), 'v2' (the headline model) or 'v3' (Table 3).
+
+    Returns:
+        One ``Comparison`` per published table, in the paper's order.
+    """
+    if paper not in PAPER_TABLES:
+        raise ValueError(f"paper={paper!r} is unknown; choose one of {list(PAPERS)}")
+    profiles = _Profiles()
+    return [_compare_table(table, profiles) for table in PAPER_TABLES[paper]]
+
+
+def mult_adds_grid(
+    widths: Sequence[float], resolutions: Sequence[int], arch: str = "mobilenet_v1"
+) -> list[list[int]]:
+    """Mult-Adds of ``arch`` at every (width multiplier, input size) pair.
+
+    V1's Tables 6 and 7 vary α at 224 px and ρ at α = 1; this fills in the rest of the grid.
+
+    Args:
+        widths: the α values (rows).
+        resolutions: input sizes in pixels (columns).
+        arch: any base model name.
+
+    Returns:
+        ``grid[i][j]`` = Mult-Adds at ``widths[i]`` and ``resolutions[j]``.
+    """
+    if not widths or not resolutions:
+        raise ValueError("mult_adds_grid needs at least one width and one resolution")
+    return [
+        [profile(arch, size, width_mult=width).total_mult_adds for size in resolutions] for width in widths
+    ]

@@ -1,0 +1,131 @@
+"""Parity checks after export: is the exported file the same model as the eager one?
+
+- fp32: the largest absolute logit difference must stay within ``1e-4 x`` the logit scale
+  (the largest absolute logit of the eager model on the same inputs). A relative bound is the
+  only fair one: logits of a digits model are ~10, those of an untrained model ~1e-3.
+- int8: quantization changes the numbers on purpose, so what matters is the decision: the
+  share of held-out images on which the int8 and float models pick the same top-1 class, and
+  both accuracies when the images are labelled.
+
+Every export writes its report as JSON beside the file (``model.onnx.parity.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mobilenets.atomic_files import atomic_write_bytes
+
+FP32_RELATIVE_TOLERANCE = 1e-4
+INT8_MIN_AGREEMENT = 0.99
+CHUNK = 32  # evaluate in chunks so large held-out sets do not need one huge batch
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+def _predict(predict: Predictor, inputs: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.asarray(predict(inputs[i : i + CHUNK])) for i in range(0, len(inputs), CHUNK)])
+
+
+def fp32_parity(reference: Predictor, candidate: Predictor, inputs: np.ndarray) -> dict[str, object]:
+    """Compare two float predictors on the same inputs.
+
+    Args:
+        reference: the eager model (NCHW float32 -> logits).
+        candidate: the exported file's runner.
+        inputs: (N, C, H, W) float32.
+
+    Returns:
+        A report: ``max_abs_diff``, ``logit_scale``, ``relative_diff``, ``tolerance``,
+        ``top1_agreement``, ``samples`` and ``passed``.
+    """
+    expected, actual = _predict(reference, inputs), _predict(candidate, inputs)
+    if expected.shape != actual.shape:
+        raise ValueError(f"output shapes differ: eager {expected.shape} vs exported {actual.shape}")
+    max_diff = float(np.abs(expected - actual).max())
+    scale = float(np.abs(expected).max())
+    relative = max_diff / scale if scale > 0 else max_diff
+    return {
+        "kind": "fp32",
+        "samples": len(inputs),
+        "max_abs_diff": max_diff,
+        "logit_scale": scale,
+        "relative_diff": relative,
+        "tolerance": FP32_RELATIVE_TOLERANCE,
+        "top1_agreement": float((expected.argmax(1) == actual.argmax(1)).mean()),
+        "passed": relative <= FP32_RELATIVE_TOLERANCE,
+    }
+
+
+def int8_agreement(
+    float_model: Predictor,
+    int8_model: Predictor,
+    inputs: np.ndarray,
+    labels: np.ndarray | None = None,
+    minimum: float = INT8_MIN_AGREEMENT,
+) -> dict[str, object]:
+    """Top-1 agreement of an int8 model with its float original on a held-out set.
+
+    Args:
+        float_model: the float predictor (eager or the fp32 export).
+        int8_model: the quantized file's runner.
+        inputs: (N, C, H, W) float32 held-out images, never used for calibration.
+        labels: (N,) true classes, if known: both accuracies are reported.
+        minimum: the agreement below which ``passed`` is False.
+
+    Returns:
+        A report: ``agreement``, ``samples``, ``float_accuracy`` and ``int8_accuracy`` (or
+        ``None``), ``disagreements`` and ``passed``.
+    """
+    float_top1 = _predict(float_model, inputs).argmax(1)
+    int8_top1 = _predict(int8_model, inputs).argmax(1)
+    agreement = float((float_top1 == int8_top1).mean())
+    return {
+        "kind": "int8",
+        "samples": len(inputs),
+        "agreement": agreement,
+        "disagreements": int((float_top1 != int8_top1).sum()),
+        "float_accuracy": None if labels is None else float((float_top1 == labels).mean()),
+        "int8_accuracy": None if labels is None else float((int8_top1 == labels).mean()),
+        "minimum": minimum,
+        "passed": agreement >= minimum,
+    }
+
+
+def parity_path(exported: str | Path) -> Path:
+    """Where the report for an exported file lives: ``<file>.parity.json``."""
+    return Path(f"{exported}.parity.json")
+
+
+def write_parity(exported: str | Path, report: dict[str, object]) -> Path:
+    """Write ``report`` beside ``exported``; returns the report's path."""
+
+    path = parity_path(exported)
+    atomic_write_bytes(path, (json.dumps(report, indent=2) + "\n").encode())
+    return path
+
+
+def format_parity(report: dict[str, object]) -> str:
+    """One line for the terminal, e.g. ``fp32 parity: max |Δ| 2.1e-06 = 1.3e-07 x logit scale ... PASS``."""
+    verdict = "PASS" if report["passed"] else "FAIL"
+    if report["kind"] == "fp32":
+        return (
+            f"fp32 parity on {report['samples']} inputs: max |Δ| {report['max_abs_diff']:.2e} "
+            f"= {report['relative_diff']:.2e} x logit scale {report['logit_scale']:.3g} "
+            f"(limit {report['tolerance']:.0e}): {verdict}"
+        )
+    line = (
+        f"int8 top-1 agreement with float on {report['samples']} held-out images: "
+        f"{100 * float(report['agreement']):.2f}% ({report['disagreements']} differ; "  # type: ignore[arg-type]
+        f"limit {100 * float(report['minimum']):.0f}%): {verdict}"  # type: ignore[arg-type]
+    )
+    if report.get("float_accuracy") is not None:
+        line += (
+            f"; accuracy float {100 * float(report['float_accuracy']):.2f}%"  # type: ignore[arg-type]
+            f", int8 {100 * float(report['int8_accuracy']):.2f}%"  # type: ignore[arg-type]
+        )
+    return line

@@ -1,0 +1,594 @@
+"""Training: ``fit(config)`` runs a whole job; ``train_one_epoch`` is the loop, top to bottom.
+
+One process trains on one device. Under ``torchrun`` every process runs this same file on its
+own shard of each batch (DDP), and rank 0 alone prints, logs and writes files.
+
+    fit
+    ├─ 1. setup: process group, seeds, determinism
+    ├─ 2. data: check, split, loaders (order = f(seed, epoch)); then claim the run folder (lock)
+    ├─ 3. model: build or load pretrained, replace the head, derive the recipe from the run's
+    │            length and batch (recipe.py), channels_last, SyncBN, DDP, compile
+    ├─ 4. recipe: optimizer, schedule, grad scaler, EMA
+    ├─ 5. resume: every state, including the RNGs and the position inside the epoch
+    ├─ 6. epochs: train_one_epoch -> precise BN -> evaluate -> BN check -> log -> checkpoint
+    └─ 7. finish: plots, summary, ranks-agree check
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import sys
+import time
+import warnings
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from rich.console import Console
+from torch import nn
+
+from mobilenets.atomic_files import atomic_write_bytes
+from mobilenets.data.augment import Normalize, build_augmentation
+from mobilenets.data.datasets import (
+    DIGITS,
+    DataError,
+    DataSplits,
+    build_datasets,
+    check_batch_size,
+    make_loader,
+)
+from mobilenets.models.mobilenet import MobileNet
+from mobilenets.printable import printable
+from mobilenets.train import checkpoints as ckpt
+from mobilenets.train import run_folder
+from mobilenets.train.config import TrainConfig
+from mobilenets.train.distributed import (
+    DistributedContext,
+    barrier,
+    broadcast_buffers,
+    broadcast_flag,
+    init_distributed,
+    ranks_agree,
+    shutdown,
+)
+from mobilenets.train.evaluate import EvalResult, evaluate
+from mobilenets.train.metrics_log import MetricsLogger
+from mobilenets.train.optim import ScheduleConfig, build_optimizer, build_scheduler
+from mobilenets.train.plots import plot_confusion, plot_curves
+from mobilenets.train.precise_bn import StatisticsCheck, TrainingBatches
+from mobilenets.train.prepare_model import prepare_model, set_backbone_frozen
+from mobilenets.train.progress import TrainProgress, format_duration
+from mobilenets.train.recipe import Recipe
+from mobilenets.train.state import TrainState, restore_checkpoint, save_checkpoint
+from mobilenets.weights.file_format import read_metadata, weights_bytes
+
+__all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "fit", "train_one_epoch"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped before the bad step touched the weights."""
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the headline figures and where the files are."""
+
+    run_dir: Path
+    best_top1: float
+    best_epoch: int
+    final: dict[str, float]
+    train_seconds: float
+    best_weights: Path  # the epoch with the best validation top-1 (the EMA's, if kept)
+    final_weights: Path  # the weights at the end (the EMA, if kept)
+    ranks_identical: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if config.amp == "off" or (config.amp == "auto" and device.type != "cuda"):
+        return None
+    if config.amp == "fp16":
+        return torch.float16
+    if config.amp == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def train_one_epoch(
+    state: TrainState,
+    loader: torch.utils.data.DataLoader,
+    config: TrainConfig,
+    *,
+    augment: nn.Module,
+    normalize: nn.Module,
+    context: DistributedContext,
+    steps_per_epoch: int,
+    autocast_dtype: torch.dtype | None,
+    progress: TrainProgress,
+    logger: MetricsLogger | None,
+    checkpoints: ckpt.CheckpointManager | None,
+    run_config: dict[str, Any],
+) -> float:
+    """Train on one epoch's batches (from ``state.step_in_epoch`` on, after a resume).
+
+    Returns:
+        The mean training loss over the epoch's batches.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or inf (checked before the update).
+    """
+    device = context.device
+    state.train_model.train()
+    set_backbone_frozen(state.model, state.epoch < config.freeze_epochs)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    if state.step_in_epoch == 0:
+        state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
+    progress.start_epoch(state.epoch, steps_per_epoch, done=state.step_in_epoch)
+    for images, labels in loader:
+        if labels.numel() < 2:  # (nearly) every image of the batch was unreadable, and reported:
+            state.step_in_epoch += 1  # BatchNorm cannot train on fewer than 2
+            continue
+        # 1. The batch on the device, augmented and normalized: (B, 3, H, W) float.
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)  # (B,)
+        images = normalize(augment(images))
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+
+        # 2. Forward and loss, in reduced precision where the device has it.
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
+            logits = state.train_model(images)  # (B, num_classes)
+            loss = criterion(logits.float(), labels)
+
+        # 3. Guard: a NaN/inf loss stops every rank before it reaches the weights.
+        bad = not torch.isfinite(loss).item()
+        if context.enabled:
+            flag = torch.tensor([float(bad)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            bad = bool(flag.item())
+        if bad:
+            last = checkpoints.latest() if checkpoints else None
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at epoch {state.epoch + 1}, step "
+                f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before "
+                f"updating the weights. Last good checkpoint: {last or 'none written yet'}. "
+                "Lower --lr, add --grad-clip 1.0 or a warmup, or check the data for broken images."
+            )
+
+        # 4. Backward and update (the scaler is a no-op unless fp16), with optional clipping.
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()
+        if config.grad_clip is not None:
+            state.scaler.unscale_(state.optimizer)
+            nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update_parameters(state.model)
+        state.step_in_epoch += 1
+        state.global_step += 1
+
+        # 5. Progress and records (rank 0). The .item() above already synchronized the device.
+        loss_value = loss.item()
+        state.epoch_loss_sum += loss_value
+        state.epoch_loss_count += 1
+        lr = state.optimizer.param_groups[0]["lr"]
+        progress.advance(loss_value, lr, images.shape[0] * context.world_size)
+        if logger is not None and state.global_step % config.log_every == 0:
+            logger.log(
+                {
+                    "kind": "train",
+                    "step": state.global_step,
+                    "epoch": state.epoch + 1,
+                    "loss": loss_value,
+                    "lr": lr,
+                }
+            )
+
+        # 6. Step checkpoint: mid-epoch, so a killed run loses at most N steps.
+        if config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
+            save_checkpoint(state, checkpoints, context, run_config)
+    return state.epoch_loss_sum / max(1, state.epoch_loss_count)
+
+
+def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:
+    """Train a MobileNet as ``config`` says; call it the same way under torchrun.
+
+    Args:
+        config: the run's settings.
+        splits: datasets to use instead of ``config.data`` (for datasets built in Python).
+
+    Returns:
+        The best validation top-1 and the files written (on every rank).
+    """
+    # 1. Setup: the process group (under torchrun), seeds, determinism, the run folder.
+    config.validate()
+    if config.pretrained:  # a bad weights file is refused before the data is read
+        config = _with_pretrained_architecture(config)
+    context = init_distributed(config.device)
+    # --deterministic and --threads change process-wide settings; put them back afterwards.
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    try:
+        with ExitStack() as stack:
+            # With fp16 the grad scaler skips the first steps whose gradients overflow while it
+            # finds its scale, and PyTorch warns that the schedule stepped without the
+            # optimizer: expected, so not shown.
+            stack.enter_context(warnings.catch_warnings())
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            return _fit(config, splits, context, stack)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+        shutdown(context)
+
+
+def _with_pretrained_architecture(config: TrainConfig) -> TrainConfig:
+    """``config`` with the model and width of its ``--pretrained`` file, which decide them.
+
+    Raises:
+        ValueError: the file is unusable, holds a features-only model, or has another width
+            than the one asked for.
+    """
+    assert config.pretrained is not None
+    stored = read_metadata(config.pretrained).config
+    if stored.features_only:
+        raise ValueError(
+            f"{config.pretrained}: holds a features-only model (feature maps, no classifier); "
+            "--pretrained takes a classifier or headless (num_classes=0) weights file."
+        )
+    if config.width_mult is not None and abs(config.width_mult - stored.width_mult) > 1e-9:
+        raise ValueError(
+            f"--width {config.width_mult:g} contradicts --pretrained {config.pretrained}, which holds "
+            f"{stored.arch} at width {stored.width_mult:g}; drop --width (the file decides) or pick "
+            "matching weights."
+        )
+    # Recorded in config.json as what is really trained, whatever --model said.
+    return dataclasses.replace(config, model=stored.arch, width_mult=stored.width_mult)
+
+
+def _claim_run_folder(config: TrainConfig, context: DistributedContext, stack: ExitStack) -> None:
+    """Rank 0 locks the run folder for this run (``run_folder.claim``); every rank stops if it can't."""
+    refusal: Exception | None = None
+    if context.is_main:
+        try:
+            removed = stack.enter_context(
+                run_folder.claim(config.out, resume=bool(config.resume), overwrite=config.overwrite)
+            )
+            if removed:
+                print(f"removed {len(removed)} temporary files left by an interrupted write", flush=True)
+        except (ValueError, OSError) as error:
+            refusal = error
+    if broadcast_flag(refusal is not None, context):
+        if refusal is not None:
+            raise refusal
+        raise ValueError(f"rank 0 could not claim the run folder {config.out}; see its message.")
+
+
+def _fit(
+    config: TrainConfig, splits: DataSplits | None, context: DistributedContext, stack: ExitStack
+) -> FitResult:
+    # 1. (continued) Only rank 0 prints; threads and determinism before any kernel runs.
+    device, main = context.device, context.is_main
+    console = Console(quiet=not main, soft_wrap=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if config.sync_bn and context.enabled and device.type != "cuda":
+        raise ValueError(
+            "--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU kernel. Drop --sync-bn on CPU."
+        )
+    run_dir = Path(config.out)
+
+    # 2. Data: every pre-flight check happens here, before anything trains.
+    resolution = config.resolution or (32 if config.data == DIGITS else 224)
+    splits = splits or build_datasets(config.data, resolution, config.val_fraction, config.seed)
+    check_batch_size(len(splits.train), config.batch_size, context.world_size)
+    common = {
+        "seed": config.seed,
+        "rank": context.rank,
+        "world_size": context.world_size,
+        "workers": config.workers,
+    }
+    pin = device.type == "cuda"
+    train_loader = make_loader(splits.train, config.batch_size, train=True, pin_memory=pin, **common)
+    val_loader = make_loader(splits.val, config.batch_size, train=False, pin_memory=pin, **common)
+    steps_per_epoch = len(splits.train) // context.world_size // config.batch_size
+    # The data passed its checks: now the run folder is claimed (locked) for this run.
+    _claim_run_folder(config, context, stack)
+    console.print(f"data: {splits.description}", highlight=False)
+    if main and splits.unreadable:
+        _report_unreadable(splits.unreadable, run_dir)
+
+    # 3. Model: built (or loaded) identically on every rank, then wrapped for speed and DDP.
+    model, train_model, ema, recipe = prepare_model(config, splits, resolution, context, steps_per_epoch)
+    cfg = model.config
+    console.print(
+        f"model: {cfg.arch} α={cfg.width_mult:g} at {resolution} px, {len(splits.classes)} classes, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, on {device}"
+        + (f" x {context.world_size} processes" if context.enabled else "")
+    )
+    console.print(
+        f"recipe for {config.epochs} epochs x {steps_per_epoch} steps of {config.batch_size} images"
+        + (f" x {context.world_size} processes" if context.enabled else "")
+        + " (derived unless given; see `mobilenets train --help`):\n"
+        + recipe.describe(),
+        highlight=False,
+        markup=False,
+    )
+
+    # 4. Recipe: optimizer (no decay on BN/bias), warmup + schedule per step, scaler, EMA.
+    optimizer = build_optimizer(
+        model,
+        config.optimizer,
+        recipe.lr,
+        recipe.weight_decay,
+        momentum=config.momentum,
+        depthwise_decay=config.depthwise_decay,
+        fused=True,
+    )
+    schedule = ScheduleConfig(
+        kind=config.schedule,
+        total_steps=config.epochs * steps_per_epoch,
+        warmup_steps=recipe.warmup_steps,
+        steps_per_epoch=steps_per_epoch,
+        min_lr_ratio=config.min_lr_ratio,
+        decay_epochs=config.decay_epochs,
+        decay_rate=config.decay_rate,
+    )
+    autocast_dtype = _autocast_dtype(config, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
+    state = TrainState(model, train_model, optimizer, build_scheduler(optimizer, schedule), scaler, ema)
+    augment = build_augmentation(config.augment, resolution, config.crop_scale, config.hflip).to(device)
+    normalize = Normalize(model.preprocess.mean, model.preprocess.std).to(device)
+    # Precise BN and the BN check draw their batches in an order of their own (seed + 1).
+    statistics_loader = make_loader(
+        splits.train,
+        config.batch_size,
+        train=True,
+        seed=config.seed + 1,
+        rank=context.rank,
+        world_size=context.world_size,
+        workers=config.workers,
+        pin_memory=pin,
+    )
+    statistics = TrainingBatches(
+        statistics_loader, augment, normalize, device, config.seed + 1, config.channels_last, autocast_dtype
+    )
+    bn_warned = False
+
+    # 5. Resume: restores weights, optimizer, schedule, EMA, scaler, position and RNGs.
+    run_config = config.to_dict()
+    if config.resume:
+        candidates = ckpt.resume_candidates(config.resume, run_dir)
+        path, saved, skipped = ckpt.load_newest(candidates, map_location=device)
+        for reason in skipped:
+            console.print(f"skipped an unreadable checkpoint: {reason}", highlight=False)
+        restore_checkpoint(state, path, saved, config, context)
+        console.print(
+            f"resumed from {path}: epoch {state.epoch + 1}, step {state.step_in_epoch} of {steps_per_epoch}",
+            highlight=False,
+        )
+    checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", config.keep_checkpoints) if main else None
+    logger = None
+    if main:
+        logger = MetricsLogger(
+            run_dir,
+            config.tensorboard,
+            resume_step=state.global_step if config.resume else None,
+            resume_epoch=state.epoch if config.resume else None,
+        )
+        atomic_write_bytes(run_dir / "config.json", (json.dumps(run_config, indent=2) + "\n").encode())
+    progress = TrainProgress(console, config.epochs, enabled=main and config.progress)
+
+    # 6. Epochs: train, evaluate (the EMA too), log, checkpoint, keep the best.
+    best_path = run_dir / "best.safetensors"
+    last_eval: EvalResult | None = None
+    history: list[dict[str, Any]] = []
+    run_eval = functools.partial(
+        evaluate,
+        loader=val_loader,
+        num_classes=len(splits.classes),
+        normalize=normalize,
+        device=device,
+        context=context,
+        channels_last=config.channels_last,
+        autocast_dtype=autocast_dtype,
+        classes=splits.classes,
+    )
+    try:
+        while state.epoch < config.epochs:
+            train_loader.sampler.set_epoch(state.epoch, start=state.step_in_epoch * config.batch_size)  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            train_loss = train_one_epoch(
+                state,
+                train_loader,
+                config,
+                augment=augment,
+                normalize=normalize,
+                context=context,
+                steps_per_epoch=steps_per_epoch,
+                autocast_dtype=autocast_dtype,
+                progress=progress,
+                logger=logger,
+                checkpoints=checkpoints,
+                run_config=run_config,
+            )
+            state.train_seconds += time.perf_counter() - started
+            if broadcast_flag(state.epoch_loss_count == 0, context):
+                unreadable = {**splits.train.skipped, **splits.unreadable}
+                example = next(iter(unreadable.items()), ("?", "?"))
+                raise DataError(
+                    f"no training image could be decoded in epoch {state.epoch + 1} ({len(unreadable)} "
+                    f"unreadable, e.g. {example[0]}: {example[1]}); nothing was learned. Replace the "
+                    "broken files or point --data at another folder."
+                )
+
+            # Precise BN: statistics recomputed with the weights about to be evaluated and saved
+            # (not while the backbone is frozen: its BatchNorms keep the pretrained statistics).
+            started = time.perf_counter()
+            if recipe.precise_bn_batches and state.epoch >= config.freeze_epochs:
+                statistics.recalibrate(model, state.epoch, recipe.precise_bn_batches)
+                if ema is not None:
+                    statistics.recalibrate(ema.module, state.epoch, recipe.precise_bn_batches)
+            precise_bn_seconds = time.perf_counter() - started
+            broadcast_buffers(model, context)
+            if ema is not None:
+                broadcast_buffers(ema, context)
+            result = run_eval(model)
+            record = {
+                "kind": "epoch",
+                "step": state.global_step,
+                "epoch": state.epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": result.loss,
+                "val_top1": result.top1,
+                "val_top5": result.top5,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_seconds": state.train_seconds,
+                "precise_bn_seconds": precise_bn_seconds,
+            }
+            chosen, chosen_model = result, model
+            if ema is not None:
+                ema_result = run_eval(ema.module)
+                record.update(ema_top1=ema_result.top1, ema_top5=ema_result.top5)
+                chosen, chosen_model = ema_result, cast(MobileNet, ema.module)
+
+            # BN check: the model that is reported and saved, on one training batch, normalized
+            # by the batch itself (as training sees it) and by the running statistics. A frozen
+            # backbone keeps its pretrained statistics on purpose: nothing to check then.
+            frozen = state.epoch < config.freeze_epochs
+            check = None if frozen else statistics.check(chosen_model, state.epoch)
+            if check is not None:
+                record.update(bn_check_batch_top1=check.batch_top1, bn_check_running_top1=check.running_top1)
+                if not bn_warned and check.mismatched(len(splits.classes)):
+                    bn_warned = True
+                    if main:
+                        print(
+                            f"warning: {_statistics_advice(check, recipe, model)}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+            state.epoch, state.step_in_epoch = state.epoch + 1, 0
+            is_best = chosen.top1 > state.best_top1
+            if is_best:
+                state.best_top1, state.best_epoch = chosen.top1, state.epoch
+            progress.end_epoch(record, is_best)
+            history.append(record)
+            if main:
+                assert logger is not None
+                logger.log(record)
+                if is_best:
+                    _export(chosen_model, best_path, splits.classes, f"mobilenets train, epoch {state.epoch}")
+                    plot_confusion(
+                        chosen.confusion,
+                        splits.classes,
+                        run_dir / "confusion.png",
+                        f"{cfg.arch} α={cfg.width_mult:g}, epoch {state.epoch}: "
+                        f"top-1 {100 * chosen.top1:.2f}%",
+                    )
+            save_checkpoint(state, checkpoints, context, run_config, best=is_best)
+            last_eval = chosen
+    finally:
+        progress.close()
+        if logger is not None:
+            logger.close()
+
+    # 7. Finish: the plots, a summary, and proof that DDP kept every rank's weights equal.
+    identical, digests = ranks_agree(model, context)
+    if os.environ.get("MOBILENETS_PRINT_WEIGHTS_DIGEST"):
+        print(
+            f"weights digest rank {context.rank}: {digests[context.rank if context.enabled else 0]}",
+            flush=True,
+        )
+    final = last_eval.summary() if last_eval is not None else {}
+    if main:
+        final_model = cast(MobileNet, ema.module) if ema is not None else model
+        _export(
+            final_model,
+            run_dir / "final.safetensors",
+            splits.classes,
+            f"mobilenets train, final ({state.epoch})",
+        )
+        plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+        summary = {
+            "best_top1": state.best_top1,
+            "best_epoch": state.best_epoch,
+            "final": final,
+            "train_seconds": state.train_seconds,
+            "precise_bn_seconds": sum(r["precise_bn_seconds"] for r in history),
+            "world_size": context.world_size,
+            "ranks_identical": identical,
+            "weights_sha256": digests[0],
+            "skipped_images": splits.unreadable | splits.train.skipped | splits.val.skipped,
+        }
+        atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+        if summary["skipped_images"]:  # now with those that failed to decode during training
+            listing = json.dumps(summary["skipped_images"], indent=2) + "\n"
+            atomic_write_bytes(run_dir / "skipped_images.json", listing.encode())
+        if context.enabled:
+            console.print(f"weights identical on all {context.world_size} ranks: {identical}")
+        console.print(
+            f"best top-1 {100 * state.best_top1:.2f}% (epoch {state.best_epoch}), "
+            f"training time {format_duration(state.train_seconds)} (+ precise BN "
+            f"{format_duration(summary['precise_bn_seconds'])}); files in {run_dir}"
+        )
+    # Every rank waits for rank 0's final writes: a rank that tore down the process group
+    # while rank 0 was still busy made gloo abort (SIGABRT) on a loaded machine.
+    barrier(context)
+    return FitResult(
+        run_dir,
+        state.best_top1,
+        state.best_epoch,
+        final,
+        state.train_seconds,
+        best_path,
+        run_dir / "final.safetensors",
+        identical,
+        history,
+    )
+
+
+def _export(model: MobileNet, path: Path, classes: list[str], source: str) -> None:
+    """The best weights as a mobilenets weight file, written atomically like a checkpoint."""
+    was_training = model.training
+    atomic_write_bytes(path, weights_bytes(model, labels=classes, source=source))
+    model.train(was_training)
+
+
+def _report_unreadable(unreadable: dict[str, str], run_dir: Path, shown: int = 20) -> None:
+    """One line per unreadable image (the first ``shown``), and all of them in a file."""
+    listing = run_dir / "skipped_images.json"
+    atomic_write_bytes(listing, (json.dumps(unreadable, indent=2) + "\n").encode())
+    for path, reason in list(unreadable.items())[:shown]:
+        print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
+    more = len(unreadable) - shown
+    print(
+        f"{len(unreadable)} unreadable images skipped{f' ({more} more not shown)' if more > 0 else ''}; "
+        f"all are listed in {listing}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _statistics_advice(check: StatisticsCheck, recipe: Recipe, model: MobileNet) -> str:
+    """The BN check's one-time warning: what is wrong and which flag fixes it."""
+    fix = "Drop --no-precise-bn" if not recipe.precise_bn_batches else "Raise --precise-bn-batches"
+    return (
+        f"BatchNorm running statistics do not match the weights: on a training batch, top-1 is "
+        f"{100 * check.running_top1:.0f}% with them (eval mode, as validation and the saved weights "
+        f"use) but {100 * check.batch_top1:.0f}% with the batch's own (train mode), so validation "
+        f"understates the model. {fix}, or raise --bn-momentum (now {model.config.bn_momentum:g}) "
+        "so the running statistics follow the weights."
+    )
