@@ -27,7 +27,7 @@ from mobilenets import create_model
 from mobilenets.data.augment import Normalize
 from mobilenets.data.datasets import ArrayDataset, make_loader
 from mobilenets.train.distributed import DistributedContext
-from mobilenets.train.loop import TrainConfig, train_one_epoch
+from mobilenets.train.loop import StepContext, TrainConfig, train_one_epoch
 from mobilenets.train.optim import ScheduleConfig, build_optimizer, build_scheduler
 from mobilenets.train.progress import TrainProgress
 from mobilenets.train.state import TrainState
@@ -120,11 +120,8 @@ def our_loop(warmup: ArrayDataset, timed: ArrayDataset, variant: dict[str, objec
         loader = make_loader(dataset, BATCH, train=True)
         clock = StepClock()
         clock.marks.append((time.perf_counter(), time.process_time()))
-        train_one_epoch(
-            state, loader, config, augment=nn.Identity(), normalize=normalize, context=context,
-            steps_per_epoch=len(dataset) // BATCH, autocast_dtype=autocast, progress=clock,
-            logger=None, checkpoints=None, run_config={},
-        )  # fmt: skip
+        step = StepContext(config, context, nn.Identity(), normalize, len(dataset) // BATCH, autocast, clock)
+        train_one_epoch(state, loader, step)
         state.step_in_epoch = 0
         return clock.marks
 

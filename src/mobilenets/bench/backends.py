@@ -18,7 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobilenets.export.executorch_export import export_executorch
 from mobilenets.export.fold import fold_for_inference
+from mobilenets.export.onnx_export import export_onnx
+from mobilenets.export.quantize import quantize_onnx
 from mobilenets.export.runtimes import executorch_runner, onnxruntime_runner, openvino_runner, runtime_missing
 from mobilenets.models.mobilenet import MobileNet
 
@@ -47,9 +50,6 @@ class ExportCache:
         return torch.randn(shape, generator=generator).numpy()
 
     def _make(self, kind: str, batch: int, stem: Path) -> Path:
-        from mobilenets.export.executorch_export import export_executorch
-        from mobilenets.export.onnx_export import export_onnx
-        from mobilenets.export.quantize import quantize_onnx
 
         self.folder.mkdir(parents=True, exist_ok=True)
         if kind == "onnx":

@@ -7,11 +7,11 @@ Each sub-command module exposes ``register(subparsers)``, which adds its parser 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from mobilenets.cli import bench, convert, demo, eval, export, models, predict, profile, train
 from mobilenets.cli.failures import (
     EXIT_CODES,
     EXIT_DIVERGED,
@@ -40,18 +40,8 @@ __all__ = [
     "main",
 ]
 
-# Sub-command name -> module (imported lazily so `mobilenets --help` stays fast).
-COMMANDS = {
-    "models": "mobilenets.cli.models",
-    "train": "mobilenets.cli.train",
-    "eval": "mobilenets.cli.eval",
-    "demo": "mobilenets.cli.demo",
-    "profile": "mobilenets.cli.profile",
-    "convert": "mobilenets.cli.convert",
-    "predict": "mobilenets.cli.predict",
-    "export": "mobilenets.cli.export",
-    "bench": "mobilenets.cli.bench",
-}
+# The sub-commands, in the order ``mobilenets --help`` lists them.
+COMMANDS = (models, train, eval, demo, profile, convert, predict, export, bench)
 
 EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
     f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()
@@ -78,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMANDS.values():
-        importlib.import_module(module_name).register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     for subparser in subparsers.choices.values():  # also accepted after the command's name
         subparser.add_argument(
             "--debug",

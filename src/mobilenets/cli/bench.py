@@ -10,6 +10,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from mobilenets.bench.backends import get_backend
+from mobilenets.bench.report import bench_markdown, bench_table, save_bench
+from mobilenets.bench.timing import DEFAULT_BACKENDS, run_bench
 from mobilenets.cli.failures import EXIT_OK
 from mobilenets.output_paths import check_output_file
 
@@ -28,7 +31,6 @@ def _int_list(text: str) -> list[int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from mobilenets.bench.timing import DEFAULT_BACKENDS
 
     parser = subparsers.add_parser(
         "bench",
@@ -56,9 +58,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.bench.backends import get_backend
-    from mobilenets.bench.report import bench_markdown, bench_table, save_bench
-    from mobilenets.bench.timing import run_bench
 
     console = Console(width=max(Console().width, 140))
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]

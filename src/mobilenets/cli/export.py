@@ -8,7 +8,10 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from mobilenets.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from mobilenets.export.parity import format_parity
+from mobilenets.export.pipeline import export_model
+from mobilenets.export.runtimes import runtime_missing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,9 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.export.parity import format_parity
-    from mobilenets.export.pipeline import export_model
-    from mobilenets.export.runtimes import runtime_missing
 
     console = Console(stderr=False)
     needed = ("onnx", "onnxruntime") if args.export_format == "onnx" else ("executorch",)

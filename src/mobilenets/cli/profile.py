@@ -17,6 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mobilenets.cost.paper_tables import PAPERS, V1_GRID_RESOLUTIONS, V1_GRID_WIDTHS
+from mobilenets.cost.plots import (
+    plot_breakdown,  # matplotlib is slow to import; only when asked
+    plot_width_resolution_grid,
+)
 from mobilenets.cost.profiler import profile
 from mobilenets.cost.reproduce import Comparison, compare_with_paper, mult_adds_grid
 
@@ -84,8 +88,6 @@ def _run_model(args: argparse.Namespace) -> int:
         console.print(report.kinds_table() if args.by_kind else report.layers_table())
         console.print(report.summary())
     if args.plot:
-        from mobilenets.cost.plots import plot_breakdown  # matplotlib is slow to import; only when asked
-
         written = plot_breakdown(report, args.plot)
         if not (args.json or args.csv):  # keep machine-readable output clean
             Console().print(f"wrote {written}")
@@ -124,8 +126,6 @@ def _run_paper(args: argparse.Namespace) -> int:
     if args.paper == "v1":
         console.print(grid_table())
         if args.plot:
-            from mobilenets.cost.plots import plot_width_resolution_grid
-
             console.print(f"wrote {plot_width_resolution_grid(args.plot)}")
     return 0
 

@@ -14,8 +14,12 @@ from pathlib import Path
 
 from mobilenets.cli.failures import EXIT_DIVERGED, Terminated
 from mobilenets.data.augment import POLICIES
+from mobilenets.models.registry import parse_model_name
+from mobilenets.train.checkpoints import CheckpointManager
 from mobilenets.train.config import AMP_MODES, TrainConfig
+from mobilenets.train.loop import fit
 from mobilenets.train.optim import OPTIMIZERS, SCHEDULES
+from mobilenets.weights.file_format import read_metadata
 
 __all__ = ["EXIT_DIVERGED", "config_from_args", "register", "run"]
 
@@ -145,9 +149,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names and not (k == "model" and v is None)}
     if args.pretrained and args.model:
-        from mobilenets.models.registry import parse_model_name
-        from mobilenets.weights.file_format import read_metadata
-
         stored = read_metadata(args.pretrained).config
         base, implied = parse_model_name(args.model)
         width = implied.get("width_mult", stored.width_mult)
@@ -167,8 +168,6 @@ def line_buffered_stdout() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobilenets.train.checkpoints import CheckpointManager
-    from mobilenets.train.loop import fit
 
     line_buffered_stdout()
     config = config_from_args(args)

@@ -11,10 +11,10 @@ import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
 KIND_FC = "fully connected"
 KIND_SE = "squeeze-excite"
@@ -174,6 +174,8 @@ class ProfileReport:
 
     def layers_table(self) -> Table:
         """A rich table with one row per layer and the totals as its footer."""
+        from rich.table import Table  # rich loads only when a table is drawn
+
         table = Table(title=self._title(), caption=self.convention, show_footer=True)
         table.add_column("layer", footer="total")
         table.add_column("kind")
@@ -189,6 +191,8 @@ class ProfileReport:
 
     def kinds_table(self) -> Table:
         """A rich table with one row per kind: absolute figures and percentages."""
+        from rich.table import Table
+
         table = Table(title=f"{self._title()}: cost by kind", caption=self.convention, show_footer=True)
         table.add_column("kind", footer="total")
         table.add_column("layers", justify="right", footer=str(len(self.layers)))
@@ -220,6 +224,8 @@ class ProfileReport:
         Returns:
             The table followed by the summary line.
         """
+        from rich.console import Console
+
         console = Console(file=io.StringIO(), width=width, color_system=None)
         console.print(self.kinds_table() if by_kind else self.layers_table())
         console.print(self.summary())

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from mobilenets.data.digits import CLASS_NAMES, HELD_OUT_FRACTION, SPLIT_SEED, split_digits
 from mobilenets.data.images import IMAGE_SUFFIXES, ImageLoadError, load_image, probe_image, scan_images
 from mobilenets.models.preprocess import PreprocessConfig, preprocess_image
 from mobilenets.printable import printable
@@ -264,8 +265,6 @@ def build_datasets(
             disagree on the classes.
     """
     if data == DIGITS:
-        from mobilenets.data.digits import CLASS_NAMES, HELD_OUT_FRACTION, SPLIT_SEED, split_digits
-
         train, held_out = split_digits(resolution)
         return DataSplits(
             ArrayDataset(train.images, train.labels, CLASS_NAMES),

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mobilenets.data.digits import CLASS_NAMES, split_digits
 from mobilenets.data.images import ImageLoadError, find_images, load_image
 from mobilenets.models.preprocess import PreprocessConfig, preprocess_image
 
@@ -75,7 +76,6 @@ def digits_sets(
     Returns:
         ``(calibration, held_out)``.
     """
-    from mobilenets.data.digits import CLASS_NAMES, split_digits
 
     train, held = split_digits(size=32)
     rng = np.random.default_rng(SPLIT_SEED)

@@ -30,6 +30,7 @@ from torch import nn
 from mobilenets.export.fold import fold_for_inference
 from mobilenets.export.runtimes import require_runtime
 from mobilenets.models.mobilenet import MobileNet
+from mobilenets.version import __version__
 
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset; the issue asks for >= 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -58,8 +59,6 @@ def quiet_export() -> Iterator[None]:
 
 def onnx_metadata(model: MobileNet, folded: bool) -> dict[str, str]:
     """The ``metadata_props`` written into an exported file (see the module docstring)."""
-    from mobilenets import __version__
-
     pre = model.preprocess
     _, height, width = pre.input_size
     preprocess = dataclasses.asdict(pre)

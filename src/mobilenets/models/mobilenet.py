@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from mobilenets.config_dicts import config_from_dict, config_to_dict
 from mobilenets.models.layers import (
     ConvBnAct,
     ConvOptions,
@@ -194,20 +195,12 @@ class MobileNetConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["out_indices"] = list(self.out_indices)
-        return data
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MobileNetConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known keys are {sorted(known)}")
-        data = dict(data)
-        if "out_indices" in data:
-            data["out_indices"] = tuple(data["out_indices"])
-        return cls(**data)
+        """The config from ``to_dict``'s output; unknown keys are refused (``config_dicts``)."""
+        return config_from_dict(cls, data)
 
 
 def _require(ok: bool, name: str, value: object, allowed: str) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from mobilenets.config_dicts import config_from_dict, config_to_dict
 from mobilenets.data.augment import POLICIES
 from mobilenets.models.mobilenet import MAX_INPUT_SIZE
-from mobilenets.train.optim import OPTIMIZERS, SCHEDULES
+from mobilenets.train.optim import OPTIMIZERS, SCHEDULES, ScheduleConfig
+
+# The schedule's defaults live in one place, ScheduleConfig; the run's settings start from them.
+_SCHEDULE = ScheduleConfig()
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
@@ -87,11 +90,11 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float | None = None
     depthwise_decay: bool = True
-    schedule: str = "cosine"
+    schedule: str = _SCHEDULE.kind
     warmup_epochs: float | None = None
-    min_lr_ratio: float = 0.0
-    decay_epochs: float = 2.0
-    decay_rate: float = 0.94
+    min_lr_ratio: float = _SCHEDULE.min_lr_ratio
+    decay_epochs: float = _SCHEDULE.decay_epochs
+    decay_rate: float = _SCHEDULE.decay_rate
     label_smoothing: float = 0.1
     ema: bool = False
     ema_decay: float | None = None
@@ -182,17 +185,24 @@ class TrainConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["crop_scale"] = list(self.crop_scale)
-        return data
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "crop_scale" in values:
-            values["crop_scale"] = tuple(values["crop_scale"])
-        return cls(**values)
+        """The config from ``to_dict``'s output; unknown keys are refused (``config_dicts``)."""
+        return config_from_dict(cls, data)
+
+    def schedule_config(self, steps_per_epoch: int, warmup_steps: int) -> ScheduleConfig:
+        """The learning-rate schedule of this run, for its length in steps."""
+        return ScheduleConfig(
+            kind=self.schedule,
+            total_steps=self.epochs * steps_per_epoch,
+            warmup_steps=warmup_steps,
+            steps_per_epoch=steps_per_epoch,
+            min_lr_ratio=self.min_lr_ratio,
+            decay_epochs=self.decay_epochs,
+            decay_rate=self.decay_rate,
+        )
 
 
 # Settings a resumed run must share with the run that wrote the checkpoint: anything else would

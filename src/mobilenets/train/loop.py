@@ -23,6 +23,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any, cast
 import torch
 from rich.console import Console
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from mobilenets.atomic_files import atomic_write_bytes
 from mobilenets.data.augment import Normalize, build_augmentation
@@ -58,7 +60,7 @@ from mobilenets.train.distributed import (
 )
 from mobilenets.train.evaluate import EvalResult, evaluate
 from mobilenets.train.metrics_log import MetricsLogger
-from mobilenets.train.optim import ScheduleConfig, build_optimizer, build_scheduler
+from mobilenets.train.optim import build_optimizer, build_scheduler
 from mobilenets.train.plots import plot_confusion, plot_curves
 from mobilenets.train.precise_bn import StatisticsCheck, TrainingBatches
 from mobilenets.train.prepare_model import prepare_model, set_backbone_frozen
@@ -89,6 +91,50 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class StepContext:
+    """What every training step reads besides the ``TrainState`` it changes."""
+
+    config: TrainConfig
+    context: DistributedContext
+    augment: nn.Module  # on the device: (B, 3, H, W) in [0, 1] -> augmented
+    normalize: nn.Module
+    steps_per_epoch: int
+    autocast_dtype: torch.dtype | None
+    progress: TrainProgress
+    logger: MetricsLogger | None = None  # rank 0 only
+    checkpoints: ckpt.CheckpointManager | None = None  # rank 0 only
+    run_config: dict[str, Any] = field(default_factory=dict)  # written into every checkpoint
+
+
+@dataclass
+class Run:
+    """The objects one ``fit`` call builds in its setup and uses until it finishes."""
+
+    config: TrainConfig
+    context: DistributedContext
+    console: Console
+    run_dir: Path
+    splits: DataSplits
+    train_loader: torch.utils.data.DataLoader
+    evaluate: Callable[[nn.Module], EvalResult]  # on the validation set, on every rank
+    recipe: Recipe
+    state: TrainState
+    step: StepContext
+    statistics: TrainingBatches  # precise BN and the BN check draw from these
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last_eval: EvalResult | None = None
+    bn_warned: bool = False
+
+    @property
+    def model(self) -> MobileNet:
+        return self.state.model
+
+    @property
+    def ema(self) -> AveragedModel | None:
+        return self.state.ema
+
+
 def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     if config.amp == "off" or (config.amp == "auto" and device.type != "cuda"):
         return None
@@ -99,21 +145,7 @@ def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | 
     return torch.float16
 
 
-def train_one_epoch(
-    state: TrainState,
-    loader: torch.utils.data.DataLoader,
-    config: TrainConfig,
-    *,
-    augment: nn.Module,
-    normalize: nn.Module,
-    context: DistributedContext,
-    steps_per_epoch: int,
-    autocast_dtype: torch.dtype | None,
-    progress: TrainProgress,
-    logger: MetricsLogger | None,
-    checkpoints: ckpt.CheckpointManager | None,
-    run_config: dict[str, Any],
-) -> float:
+def train_one_epoch(state: TrainState, loader: torch.utils.data.DataLoader, step: StepContext) -> float:
     """Train on one epoch's batches (from ``state.step_in_epoch`` on, after a resume).
 
     Returns:
@@ -122,13 +154,14 @@ def train_one_epoch(
     Raises:
         NonFiniteLossError: the loss became NaN or inf (checked before the update).
     """
+    config, context, progress = step.config, step.context, step.progress
     device = context.device
     state.train_model.train()
     set_backbone_frozen(state.model, state.epoch < config.freeze_epochs)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     if state.step_in_epoch == 0:
         state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
-    progress.start_epoch(state.epoch, steps_per_epoch, done=state.step_in_epoch)
+    progress.start_epoch(state.epoch, step.steps_per_epoch, done=state.step_in_epoch)
     for images, labels in loader:
         if labels.numel() < 2:  # (nearly) every image of the batch was unreadable, and reported:
             state.step_in_epoch += 1  # BatchNorm cannot train on fewer than 2
@@ -136,13 +169,13 @@ def train_one_epoch(
         # 1. The batch on the device, augmented and normalized: (B, 3, H, W) float.
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)  # (B,)
-        images = normalize(augment(images))
+        images = step.normalize(step.augment(images))
         if config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
 
         # 2. Forward and loss, in reduced precision where the device has it.
         with torch.autocast(
-            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+            device.type, dtype=step.autocast_dtype or torch.float32, enabled=step.autocast_dtype is not None
         ):
             logits = state.train_model(images)  # (B, num_classes)
             loss = criterion(logits.float(), labels)
@@ -154,7 +187,7 @@ def train_one_epoch(
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             bad = bool(flag.item())
         if bad:
-            last = checkpoints.latest() if checkpoints else None
+            last = step.checkpoints.latest() if step.checkpoints else None
             raise NonFiniteLossError(
                 f"the training loss became {loss.item()} at epoch {state.epoch + 1}, step "
                 f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before "
@@ -182,8 +215,8 @@ def train_one_epoch(
         state.epoch_loss_count += 1
         lr = state.optimizer.param_groups[0]["lr"]
         progress.advance(loss_value, lr, images.shape[0] * context.world_size)
-        if logger is not None and state.global_step % config.log_every == 0:
-            logger.log(
+        if step.logger is not None and state.global_step % config.log_every == 0:
+            step.logger.log(
                 {
                     "kind": "train",
                     "step": state.global_step,
@@ -195,7 +228,7 @@ def train_one_epoch(
 
         # 6. Step checkpoint: mid-epoch, so a killed run loses at most N steps.
         if config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
-            save_checkpoint(state, checkpoints, context, run_config)
+            save_checkpoint(state, step.checkpoints, context, step.run_config)
     return state.epoch_loss_sum / max(1, state.epoch_loss_count)
 
 
@@ -275,35 +308,49 @@ def _claim_run_folder(config: TrainConfig, context: DistributedContext, stack: E
 def _fit(
     config: TrainConfig, splits: DataSplits | None, context: DistributedContext, stack: ExitStack
 ) -> FitResult:
-    # 1. (continued) Only rank 0 prints; threads and determinism before any kernel runs.
+    run = _set_up(config, splits, context, stack)
+    try:
+        while run.state.epoch < config.epochs:
+            _run_epoch(run)
+    finally:
+        run.step.progress.close()
+        if run.step.logger is not None:
+            run.step.logger.close()
+    return _finish(run)
+
+
+# -- 1-5: setup ------------------------------------------------------------------------------------
+def _set_up(
+    config: TrainConfig, splits: DataSplits | None, context: DistributedContext, stack: ExitStack
+) -> Run:
+    """Steps 1 to 5: process settings, data, model, recipe, resume and the run's records."""
+    _configure_process(config, context)
     device, main = context.device, context.is_main
-    console = Console(quiet=not main, soft_wrap=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if config.deterministic:
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    if config.sync_bn and context.enabled and device.type != "cuda":
-        raise ValueError(
-            "--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU kernel. Drop --sync-bn on CPU."
-        )
+    console = Console(quiet=not main, soft_wrap=True)  # only rank 0 prints
     run_dir = Path(config.out)
 
     # 2. Data: every pre-flight check happens here, before anything trains.
     resolution = config.resolution or (32 if config.data == DIGITS else 224)
     splits = splits or build_datasets(config.data, resolution, config.val_fraction, config.seed)
     check_batch_size(len(splits.train), config.batch_size, context.world_size)
-    common = {
-        "seed": config.seed,
-        "rank": context.rank,
-        "world_size": context.world_size,
-        "workers": config.workers,
+    loaders = {
+        name: make_loader(
+            dataset,
+            config.batch_size,
+            train=train,
+            seed=seed,
+            rank=context.rank,
+            world_size=context.world_size,
+            workers=config.workers,
+            pin_memory=device.type == "cuda",
+        )
+        # Precise BN and the BN check draw their batches in an order of their own (seed + 1).
+        for name, dataset, train, seed in (
+            ("train", splits.train, True, config.seed),
+            ("val", splits.val, False, config.seed),
+            ("statistics", splits.train, True, config.seed + 1),
+        )
     }
-    pin = device.type == "cuda"
-    train_loader = make_loader(splits.train, config.batch_size, train=True, pin_memory=pin, **common)
-    val_loader = make_loader(splits.val, config.batch_size, train=False, pin_memory=pin, **common)
     steps_per_epoch = len(splits.train) // context.world_size // config.batch_size
     # The data passed its checks: now the run folder is claimed (locked) for this run.
     _claim_run_folder(config, context, stack)
@@ -313,22 +360,124 @@ def _fit(
 
     # 3. Model: built (or loaded) identically on every rank, then wrapped for speed and DDP.
     model, train_model, ema, recipe = prepare_model(config, splits, resolution, context, steps_per_epoch)
+    _describe(console, config, context, model, recipe, len(splits.classes), resolution, steps_per_epoch)
+
+    # 4. Recipe: optimizer (no decay on BN/bias), warmup + schedule per step, scaler, EMA.
+    autocast_dtype = _autocast_dtype(config, device)
+    state = _training_state(config, recipe, steps_per_epoch, autocast_dtype, model, train_model, ema)
+    augment = build_augmentation(config.augment, resolution, config.crop_scale, config.hflip).to(device)
+    normalize = Normalize(model.preprocess.mean, model.preprocess.std).to(device)
+    statistics = TrainingBatches(
+        loaders["statistics"],
+        augment,
+        normalize,
+        device,
+        config.seed + 1,
+        config.channels_last,
+        autocast_dtype,
+    )
+    evaluate_on_val = functools.partial(
+        evaluate,
+        loader=loaders["val"],
+        num_classes=len(splits.classes),
+        normalize=normalize,
+        device=device,
+        context=context,
+        channels_last=config.channels_last,
+        autocast_dtype=autocast_dtype,
+        classes=splits.classes,
+    )
+
+    # 5. Resume (every state, including the RNGs and the position inside the epoch), records.
+    if config.resume:
+        _resume(config, context, console, run_dir, state, steps_per_epoch)
+    step = StepContext(
+        config,
+        context,
+        augment,
+        normalize,
+        steps_per_epoch,
+        autocast_dtype,
+        TrainProgress(console, config.epochs, enabled=main and config.progress),
+        run_config=config.to_dict(),
+    )
+    if main:
+        step.checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", config.keep_checkpoints)
+        step.logger = MetricsLogger(
+            run_dir,
+            config.tensorboard,
+            resume_step=state.global_step if config.resume else None,
+            resume_epoch=state.epoch if config.resume else None,
+        )
+        config_text = json.dumps(step.run_config, indent=2) + "\n"
+        atomic_write_bytes(run_dir / "config.json", config_text.encode())
+    return Run(
+        config,
+        context,
+        console,
+        run_dir,
+        splits,
+        loaders["train"],
+        evaluate_on_val,
+        recipe,
+        state,
+        step,
+        statistics,
+    )
+
+
+def _configure_process(config: TrainConfig, context: DistributedContext) -> None:
+    """Threads and determinism, before any kernel runs."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif context.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if config.sync_bn and context.enabled and context.device.type != "cuda":
+        raise ValueError(
+            "--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU kernel. Drop --sync-bn on CPU."
+        )
+
+
+def _describe(
+    console: Console,
+    config: TrainConfig,
+    context: DistributedContext,
+    model: MobileNet,
+    recipe: Recipe,
+    num_classes: int,
+    resolution: int,
+    steps_per_epoch: int,
+) -> None:
+    """The model and the recipe, as the run will use them."""
     cfg = model.config
+    processes = f" x {context.world_size} processes" if context.enabled else ""
     console.print(
-        f"model: {cfg.arch} α={cfg.width_mult:g} at {resolution} px, {len(splits.classes)} classes, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters, on {device}"
-        + (f" x {context.world_size} processes" if context.enabled else "")
+        f"model: {cfg.arch} α={cfg.width_mult:g} at {resolution} px, {num_classes} classes, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, on {context.device}{processes}"
     )
     console.print(
         f"recipe for {config.epochs} epochs x {steps_per_epoch} steps of {config.batch_size} images"
-        + (f" x {context.world_size} processes" if context.enabled else "")
+        + processes
         + " (derived unless given; see `mobilenets train --help`):\n"
         + recipe.describe(),
         highlight=False,
         markup=False,
     )
 
-    # 4. Recipe: optimizer (no decay on BN/bias), warmup + schedule per step, scaler, EMA.
+
+def _training_state(
+    config: TrainConfig,
+    recipe: Recipe,
+    steps_per_epoch: int,
+    autocast_dtype: torch.dtype | None,
+    model: MobileNet,
+    train_model: nn.Module,
+    ema: AveragedModel | None,
+) -> TrainState:
+    """The optimizer, its schedule and the grad scaler around the model: step 0 of the run."""
     optimizer = build_optimizer(
         model,
         config.optimizer,
@@ -338,212 +487,153 @@ def _fit(
         depthwise_decay=config.depthwise_decay,
         fused=True,
     )
-    schedule = ScheduleConfig(
-        kind=config.schedule,
-        total_steps=config.epochs * steps_per_epoch,
-        warmup_steps=recipe.warmup_steps,
-        steps_per_epoch=steps_per_epoch,
-        min_lr_ratio=config.min_lr_ratio,
-        decay_epochs=config.decay_epochs,
-        decay_rate=config.decay_rate,
-    )
-    autocast_dtype = _autocast_dtype(config, device)
+    schedule = config.schedule_config(steps_per_epoch, recipe.warmup_steps)
+    device = next(model.parameters()).device
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
-    state = TrainState(model, train_model, optimizer, build_scheduler(optimizer, schedule), scaler, ema)
-    augment = build_augmentation(config.augment, resolution, config.crop_scale, config.hflip).to(device)
-    normalize = Normalize(model.preprocess.mean, model.preprocess.std).to(device)
-    # Precise BN and the BN check draw their batches in an order of their own (seed + 1).
-    statistics_loader = make_loader(
-        splits.train,
-        config.batch_size,
-        train=True,
-        seed=config.seed + 1,
-        rank=context.rank,
-        world_size=context.world_size,
-        workers=config.workers,
-        pin_memory=pin,
-    )
-    statistics = TrainingBatches(
-        statistics_loader, augment, normalize, device, config.seed + 1, config.channels_last, autocast_dtype
-    )
-    bn_warned = False
+    return TrainState(model, train_model, optimizer, build_scheduler(optimizer, schedule), scaler, ema)
 
-    # 5. Resume: restores weights, optimizer, schedule, EMA, scaler, position and RNGs.
-    run_config = config.to_dict()
-    if config.resume:
-        candidates = ckpt.resume_candidates(config.resume, run_dir)
-        path, saved, skipped = ckpt.load_newest(candidates, map_location=device)
-        for reason in skipped:
-            console.print(f"skipped an unreadable checkpoint: {reason}", highlight=False)
-        restore_checkpoint(state, path, saved, config, context)
-        console.print(
-            f"resumed from {path}: epoch {state.epoch + 1}, step {state.step_in_epoch} of {steps_per_epoch}",
-            highlight=False,
+
+def _resume(
+    config: TrainConfig,
+    context: DistributedContext,
+    console: Console,
+    run_dir: Path,
+    state: TrainState,
+    steps_per_epoch: int,
+) -> None:
+    """Restore ``state`` from the newest checkpoint that loads, naming any that did not."""
+    assert config.resume is not None
+    candidates = ckpt.resume_candidates(config.resume, run_dir)
+    path, saved, skipped = ckpt.load_newest(candidates, map_location=context.device)
+    for reason in skipped:
+        console.print(f"skipped an unreadable checkpoint: {reason}", highlight=False)
+    restore_checkpoint(state, path, saved, config, context)
+    console.print(
+        f"resumed from {path}: epoch {state.epoch + 1}, step {state.step_in_epoch} of {steps_per_epoch}",
+        highlight=False,
+    )
+
+
+# -- 6: one epoch ----------------------------------------------------------------------------------
+def _run_epoch(run: Run) -> None:
+    """Train, recompute BN statistics, evaluate (the EMA too), check BN, log, keep the best."""
+    config, state = run.config, run.state
+    run.train_loader.sampler.set_epoch(state.epoch, start=state.step_in_epoch * config.batch_size)  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    train_loss = train_one_epoch(state, run.train_loader, run.step)
+    state.train_seconds += time.perf_counter() - started
+    if broadcast_flag(state.epoch_loss_count == 0, run.context):
+        unreadable = {**run.splits.train.skipped, **run.splits.unreadable}
+        example = next(iter(unreadable.items()), ("?", "?"))
+        raise DataError(
+            f"no training image could be decoded in epoch {state.epoch + 1} ({len(unreadable)} "
+            f"unreadable, e.g. {example[0]}: {example[1]}); nothing was learned. Replace the "
+            "broken files or point --data at another folder."
         )
-    checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", config.keep_checkpoints) if main else None
-    logger = None
-    if main:
-        logger = MetricsLogger(
-            run_dir,
-            config.tensorboard,
-            resume_step=state.global_step if config.resume else None,
-            resume_epoch=state.epoch if config.resume else None,
-        )
-        atomic_write_bytes(run_dir / "config.json", (json.dumps(run_config, indent=2) + "\n").encode())
-    progress = TrainProgress(console, config.epochs, enabled=main and config.progress)
+    precise_bn_seconds = _recalibrate(run)
+    result = run.evaluate(run.model)
+    record = {
+        "kind": "epoch",
+        "step": state.global_step,
+        "epoch": state.epoch + 1,
+        "train_loss": train_loss,
+        "val_loss": result.loss,
+        "val_top1": result.top1,
+        "val_top5": result.top5,
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "train_seconds": state.train_seconds,
+        "precise_bn_seconds": precise_bn_seconds,
+    }
+    chosen, chosen_model = result, run.model
+    if run.ema is not None:
+        ema_result = run.evaluate(run.ema.module)
+        record.update(ema_top1=ema_result.top1, ema_top5=ema_result.top5)
+        chosen, chosen_model = ema_result, cast(MobileNet, run.ema.module)
+    _check_statistics(run, chosen_model, record)
+    state.epoch, state.step_in_epoch = state.epoch + 1, 0
+    is_best = chosen.top1 > state.best_top1
+    if is_best:
+        state.best_top1, state.best_epoch = chosen.top1, state.epoch
+    run.step.progress.end_epoch(record, is_best)
+    run.history.append(record)
+    if run.context.is_main:
+        _record_epoch(run, record, chosen, chosen_model, is_best)
+    save_checkpoint(state, run.step.checkpoints, run.context, run.step.run_config, best=is_best)
+    run.last_eval = chosen
 
-    # 6. Epochs: train, evaluate (the EMA too), log, checkpoint, keep the best.
-    best_path = run_dir / "best.safetensors"
-    last_eval: EvalResult | None = None
-    history: list[dict[str, Any]] = []
-    run_eval = functools.partial(
-        evaluate,
-        loader=val_loader,
-        num_classes=len(splits.classes),
-        normalize=normalize,
-        device=device,
-        context=context,
-        channels_last=config.channels_last,
-        autocast_dtype=autocast_dtype,
-        classes=splits.classes,
+
+def _recalibrate(run: Run) -> float:
+    """Precise BN: statistics recomputed with the weights about to be evaluated and saved.
+
+    Not while the backbone is frozen: its BatchNorms keep the pretrained statistics.
+
+    Returns:
+        The seconds it took.
+    """
+    started = time.perf_counter()
+    batches = run.recipe.precise_bn_batches
+    if batches and run.state.epoch >= run.config.freeze_epochs:
+        run.statistics.recalibrate(run.model, run.state.epoch, batches)
+        if run.ema is not None:
+            run.statistics.recalibrate(run.ema.module, run.state.epoch, batches)
+    seconds = time.perf_counter() - started
+    broadcast_buffers(run.model, run.context)
+    if run.ema is not None:
+        broadcast_buffers(run.ema, run.context)
+    return seconds
+
+
+def _check_statistics(run: Run, chosen_model: MobileNet, record: dict[str, Any]) -> None:
+    """BN check: the model that is reported and saved, on one training batch, normalized by the
+    batch itself (as training sees it) and by the running statistics; warns once on a mismatch.
+
+    A frozen backbone keeps its pretrained statistics on purpose: nothing to check then.
+    """
+    if run.state.epoch < run.config.freeze_epochs:
+        return
+    check = run.statistics.check(chosen_model, run.state.epoch)
+    if check is None:
+        return
+    record.update(bn_check_batch_top1=check.batch_top1, bn_check_running_top1=check.running_top1)
+    if not run.bn_warned and check.mismatched(len(run.splits.classes)):
+        run.bn_warned = True
+        if run.context.is_main:
+            print(f"warning: {_statistics_advice(check, run.recipe, run.model)}", file=sys.stderr, flush=True)
+
+
+def _record_epoch(
+    run: Run, record: dict[str, Any], chosen: EvalResult, chosen_model: MobileNet, is_best: bool
+) -> None:
+    """Rank 0: the epoch's metrics; for a new best, its weights and confusion matrix."""
+    assert run.step.logger is not None
+    run.step.logger.log(record)
+    if not is_best:
+        return
+    epoch, cfg = run.state.epoch, run.model.config
+    _export(
+        chosen_model, run.run_dir / "best.safetensors", run.splits.classes, f"mobilenets train, epoch {epoch}"
     )
-    try:
-        while state.epoch < config.epochs:
-            train_loader.sampler.set_epoch(state.epoch, start=state.step_in_epoch * config.batch_size)  # type: ignore[attr-defined]
-            started = time.perf_counter()
-            train_loss = train_one_epoch(
-                state,
-                train_loader,
-                config,
-                augment=augment,
-                normalize=normalize,
-                context=context,
-                steps_per_epoch=steps_per_epoch,
-                autocast_dtype=autocast_dtype,
-                progress=progress,
-                logger=logger,
-                checkpoints=checkpoints,
-                run_config=run_config,
-            )
-            state.train_seconds += time.perf_counter() - started
-            if broadcast_flag(state.epoch_loss_count == 0, context):
-                unreadable = {**splits.train.skipped, **splits.unreadable}
-                example = next(iter(unreadable.items()), ("?", "?"))
-                raise DataError(
-                    f"no training image could be decoded in epoch {state.epoch + 1} ({len(unreadable)} "
-                    f"unreadable, e.g. {example[0]}: {example[1]}); nothing was learned. Replace the "
-                    "broken files or point --data at another folder."
-                )
+    plot_confusion(
+        chosen.confusion,
+        run.splits.classes,
+        run.run_dir / "confusion.png",
+        f"{cfg.arch} α={cfg.width_mult:g}, epoch {epoch}: top-1 {100 * chosen.top1:.2f}%",
+    )
 
-            # Precise BN: statistics recomputed with the weights about to be evaluated and saved
-            # (not while the backbone is frozen: its BatchNorms keep the pretrained statistics).
-            started = time.perf_counter()
-            if recipe.precise_bn_batches and state.epoch >= config.freeze_epochs:
-                statistics.recalibrate(model, state.epoch, recipe.precise_bn_batches)
-                if ema is not None:
-                    statistics.recalibrate(ema.module, state.epoch, recipe.precise_bn_batches)
-            precise_bn_seconds = time.perf_counter() - started
-            broadcast_buffers(model, context)
-            if ema is not None:
-                broadcast_buffers(ema, context)
-            result = run_eval(model)
-            record = {
-                "kind": "epoch",
-                "step": state.global_step,
-                "epoch": state.epoch + 1,
-                "train_loss": train_loss,
-                "val_loss": result.loss,
-                "val_top1": result.top1,
-                "val_top5": result.top5,
-                "lr": optimizer.param_groups[0]["lr"],
-                "train_seconds": state.train_seconds,
-                "precise_bn_seconds": precise_bn_seconds,
-            }
-            chosen, chosen_model = result, model
-            if ema is not None:
-                ema_result = run_eval(ema.module)
-                record.update(ema_top1=ema_result.top1, ema_top5=ema_result.top5)
-                chosen, chosen_model = ema_result, cast(MobileNet, ema.module)
 
-            # BN check: the model that is reported and saved, on one training batch, normalized
-            # by the batch itself (as training sees it) and by the running statistics. A frozen
-            # backbone keeps its pretrained statistics on purpose: nothing to check then.
-            frozen = state.epoch < config.freeze_epochs
-            check = None if frozen else statistics.check(chosen_model, state.epoch)
-            if check is not None:
-                record.update(bn_check_batch_top1=check.batch_top1, bn_check_running_top1=check.running_top1)
-                if not bn_warned and check.mismatched(len(splits.classes)):
-                    bn_warned = True
-                    if main:
-                        print(
-                            f"warning: {_statistics_advice(check, recipe, model)}",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-            state.epoch, state.step_in_epoch = state.epoch + 1, 0
-            is_best = chosen.top1 > state.best_top1
-            if is_best:
-                state.best_top1, state.best_epoch = chosen.top1, state.epoch
-            progress.end_epoch(record, is_best)
-            history.append(record)
-            if main:
-                assert logger is not None
-                logger.log(record)
-                if is_best:
-                    _export(chosen_model, best_path, splits.classes, f"mobilenets train, epoch {state.epoch}")
-                    plot_confusion(
-                        chosen.confusion,
-                        splits.classes,
-                        run_dir / "confusion.png",
-                        f"{cfg.arch} α={cfg.width_mult:g}, epoch {state.epoch}: "
-                        f"top-1 {100 * chosen.top1:.2f}%",
-                    )
-            save_checkpoint(state, checkpoints, context, run_config, best=is_best)
-            last_eval = chosen
-    finally:
-        progress.close()
-        if logger is not None:
-            logger.close()
-
-    # 7. Finish: the plots, a summary, and proof that DDP kept every rank's weights equal.
-    identical, digests = ranks_agree(model, context)
+# -- 7: finish -------------------------------------------------------------------------------------
+def _finish(run: Run) -> FitResult:
+    """The final weights, plots and summary, and proof that DDP kept every rank's weights equal."""
+    context, state, run_dir = run.context, run.state, run.run_dir
+    identical, digests = ranks_agree(run.model, context)
     if os.environ.get("MOBILENETS_PRINT_WEIGHTS_DIGEST"):
         print(
             f"weights digest rank {context.rank}: {digests[context.rank if context.enabled else 0]}",
             flush=True,
         )
-    final = last_eval.summary() if last_eval is not None else {}
-    if main:
-        final_model = cast(MobileNet, ema.module) if ema is not None else model
-        _export(
-            final_model,
-            run_dir / "final.safetensors",
-            splits.classes,
-            f"mobilenets train, final ({state.epoch})",
-        )
-        plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
-        summary = {
-            "best_top1": state.best_top1,
-            "best_epoch": state.best_epoch,
-            "final": final,
-            "train_seconds": state.train_seconds,
-            "precise_bn_seconds": sum(r["precise_bn_seconds"] for r in history),
-            "world_size": context.world_size,
-            "ranks_identical": identical,
-            "weights_sha256": digests[0],
-            "skipped_images": splits.unreadable | splits.train.skipped | splits.val.skipped,
-        }
-        atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-        if summary["skipped_images"]:  # now with those that failed to decode during training
-            listing = json.dumps(summary["skipped_images"], indent=2) + "\n"
-            atomic_write_bytes(run_dir / "skipped_images.json", listing.encode())
-        if context.enabled:
-            console.print(f"weights identical on all {context.world_size} ranks: {identical}")
-        console.print(
-            f"best top-1 {100 * state.best_top1:.2f}% (epoch {state.best_epoch}), "
-            f"training time {format_duration(state.train_seconds)} (+ precise BN "
-            f"{format_duration(summary['precise_bn_seconds'])}); files in {run_dir}"
-        )
+    final = run.last_eval.summary() if run.last_eval is not None else {}
+    if context.is_main:
+        _write_final(run, final, identical, digests[0])
     # Every rank waits for rank 0's final writes: a rank that tore down the process group
     # while rank 0 was still busy made gloo abort (SIGABRT) on a loaded machine.
     barrier(context)
@@ -553,10 +643,42 @@ def _fit(
         state.best_epoch,
         final,
         state.train_seconds,
-        best_path,
+        run_dir / "best.safetensors",
         run_dir / "final.safetensors",
         identical,
-        history,
+        run.history,
+    )
+
+
+def _write_final(run: Run, final: dict[str, float], identical: bool, digest: str) -> None:
+    """Rank 0: final.safetensors, curves.png, summary.json and the closing line."""
+    state, run_dir, splits = run.state, run.run_dir, run.splits
+    final_model = cast(MobileNet, run.ema.module) if run.ema is not None else run.model
+    _export(
+        final_model, run_dir / "final.safetensors", splits.classes, f"mobilenets train, final ({state.epoch})"
+    )
+    plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+    summary = {
+        "best_top1": state.best_top1,
+        "best_epoch": state.best_epoch,
+        "final": final,
+        "train_seconds": state.train_seconds,
+        "precise_bn_seconds": sum(r["precise_bn_seconds"] for r in run.history),
+        "world_size": run.context.world_size,
+        "ranks_identical": identical,
+        "weights_sha256": digest,
+        "skipped_images": splits.unreadable | splits.train.skipped | splits.val.skipped,
+    }
+    atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    if summary["skipped_images"]:  # now with those that failed to decode during training
+        listing = json.dumps(summary["skipped_images"], indent=2) + "\n"
+        atomic_write_bytes(run_dir / "skipped_images.json", listing.encode())
+    if run.context.enabled:
+        run.console.print(f"weights identical on all {run.context.world_size} ranks: {identical}")
+    run.console.print(
+        f"best top-1 {100 * state.best_top1:.2f}% (epoch {state.best_epoch}), "
+        f"training time {format_duration(state.train_seconds)} (+ precise BN "
+        f"{format_duration(summary['precise_bn_seconds'])}); files in {run_dir}"
     )
 
 
