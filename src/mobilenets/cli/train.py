@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a MobileNet from scratch or from pretrained weights. Under "
         "`torchrun --nproc_per_node N -m mobilenets train ...` every process trains a shard (DDP).",
     )
+    for add in (_data_arguments, _model_arguments, _recipe_arguments, _speed_arguments, _records_arguments):
+        add(parser, d)
+    parser.set_defaults(handler=run)
+
+
+def _data_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", default=d.data, help="'digits' (built in) or an ImageFolder path")
     data.add_argument("--resolution", type=int, help="input size in px (default: 32 for digits, else 224)")
@@ -52,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--crop-scale", type=_pair, default=d.crop_scale, help="random resized crop area range")
     data.add_argument("--no-hflip", dest="hflip", action="store_false", help="no horizontal flips")
 
+
+def _model_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
@@ -69,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--pretrained", help="start from this mobilenets .safetensors (head replaced)")
     model.add_argument("--freeze-epochs", type=int, default=0, help="train only the head this many epochs")
 
+
+def _recipe_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument("--epochs", type=int, default=d.epochs)
     recipe.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
@@ -116,6 +126,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recipe.add_argument("--grad-clip", type=float, help="clip the gradient's global norm")
     recipe.add_argument("--seed", type=int, default=d.seed)
 
+
+def _speed_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     speed = parser.add_argument_group("speed")
     speed.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     speed.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="autocast (auto: bf16/fp16 on CUDA)")
@@ -125,6 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     speed.add_argument("--deterministic", action="store_true", help="bitwise-repeatable kernels")
     speed.add_argument("--threads", type=int, help="CPU threads per process")
 
+
+def _records_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     records = parser.add_argument_group("records")
     records.add_argument("--out", default=d.out, help="run folder")
     records.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
@@ -141,7 +155,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     records.add_argument("--log-every", type=int, default=d.log_every)
     records.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
     records.add_argument("--no-progress", dest="progress", action="store_false")
-    parser.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

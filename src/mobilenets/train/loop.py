@@ -330,27 +330,7 @@ def _set_up(
     run_dir = Path(config.out)
 
     # 2. Data: every pre-flight check happens here, before anything trains.
-    resolution = config.resolution or (32 if config.data == DIGITS else 224)
-    splits = splits or build_datasets(config.data, resolution, config.val_fraction, config.seed)
-    check_batch_size(len(splits.train), config.batch_size, context.world_size)
-    loaders = {
-        name: make_loader(
-            dataset,
-            config.batch_size,
-            train=train,
-            seed=seed,
-            rank=context.rank,
-            world_size=context.world_size,
-            workers=config.workers,
-            pin_memory=device.type == "cuda",
-        )
-        # Precise BN and the BN check draw their batches in an order of their own (seed + 1).
-        for name, dataset, train, seed in (
-            ("train", splits.train, True, config.seed),
-            ("val", splits.val, False, config.seed),
-            ("statistics", splits.train, True, config.seed + 1),
-        )
-    }
+    splits, resolution, loaders = _load_data(config, splits, context)
     steps_per_epoch = len(splits.train) // context.world_size // config.batch_size
     # The data passed its checks: now the run folder is claimed (locked) for this run.
     _claim_run_folder(config, context, stack)
@@ -391,26 +371,10 @@ def _set_up(
     # 5. Resume (every state, including the RNGs and the position inside the epoch), records.
     if config.resume:
         _resume(config, context, console, run_dir, state, steps_per_epoch)
-    step = StepContext(
-        config,
-        context,
-        augment,
-        normalize,
-        steps_per_epoch,
-        autocast_dtype,
-        TrainProgress(console, config.epochs, enabled=main and config.progress),
-        run_config=config.to_dict(),
-    )
+    progress = TrainProgress(console, config.epochs, enabled=main and config.progress)
+    step = StepContext(config, context, augment, normalize, steps_per_epoch, autocast_dtype, progress)
     if main:
-        step.checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", config.keep_checkpoints)
-        step.logger = MetricsLogger(
-            run_dir,
-            config.tensorboard,
-            resume_step=state.global_step if config.resume else None,
-            resume_epoch=state.epoch if config.resume else None,
-        )
-        config_text = json.dumps(step.run_config, indent=2) + "\n"
-        atomic_write_bytes(run_dir / "config.json", config_text.encode())
+        _open_records(step, run_dir, state, bool(config.resume))
     return Run(
         config,
         context,
@@ -424,6 +388,51 @@ def _set_up(
         step,
         statistics,
     )
+
+
+def _load_data(
+    config: TrainConfig, splits: DataSplits | None, context: DistributedContext
+) -> tuple[DataSplits, int, dict[str, torch.utils.data.DataLoader]]:
+    """The datasets (checked), the input size, and the train / val / statistics loaders.
+
+    The data order is a pure function of (seed, epoch, rank); precise BN and the BN check draw
+    their batches in an order of their own (seed + 1).
+    """
+    resolution = config.resolution or (32 if config.data == DIGITS else 224)
+    splits = splits or build_datasets(config.data, resolution, config.val_fraction, config.seed)
+    check_batch_size(len(splits.train), config.batch_size, context.world_size)
+    loaders = {
+        name: make_loader(
+            dataset,
+            config.batch_size,
+            train=train,
+            seed=seed,
+            rank=context.rank,
+            world_size=context.world_size,
+            workers=config.workers,
+            pin_memory=context.device.type == "cuda",
+        )
+        for name, dataset, train, seed in (
+            ("train", splits.train, True, config.seed),
+            ("val", splits.val, False, config.seed),
+            ("statistics", splits.train, True, config.seed + 1),
+        )
+    }
+    return splits, resolution, loaders
+
+
+def _open_records(step: StepContext, run_dir: Path, state: TrainState, resumed: bool) -> None:
+    """Rank 0: the checkpoint manager, the metrics logger (continued on resume) and config.json."""
+    config = step.config
+    step.checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", config.keep_checkpoints)
+    step.logger = MetricsLogger(
+        run_dir,
+        config.tensorboard,
+        resume_step=state.global_step if resumed else None,
+        resume_epoch=state.epoch if resumed else None,
+    )
+    step.run_config = config.to_dict()
+    atomic_write_bytes(run_dir / "config.json", (json.dumps(step.run_config, indent=2) + "\n").encode())
 
 
 def _configure_process(config: TrainConfig, context: DistributedContext) -> None:

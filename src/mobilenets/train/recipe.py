@@ -102,77 +102,89 @@ def resolve(
     """
     total = max(1, steps_per_epoch * epochs)
     reasons: dict[str, str] = {}
-
-    global_batch = batch_size * world_size
-    if lr is None:
-        ratio = global_batch / REFERENCE_BATCH
-        scale = math.sqrt(ratio) if optimizer == "adamw" else ratio
-        lr = REFERENCE_LR[optimizer] * scale * (FINE_TUNE_LR_FACTOR if pretrained else 1.0)
-        rule = "√" if optimizer == "adamw" else ""
-        tune = f" × {FINE_TUNE_LR_FACTOR:g} (fine-tuning)" if pretrained else ""
-        reasons["lr"] = (
-            f"{lr:.4g} = {REFERENCE_LR[optimizer]:g} ({optimizer} at batch {REFERENCE_BATCH}) × "
-            f"{rule}({global_batch}/{REFERENCE_BATCH}){tune}"
-        )
-    else:
-        reasons["lr"] = f"{lr:.4g} (given)"
-
-    if weight_decay is None:
-        weight_decay = max(MIN_WEIGHT_DECAY, NORMALIZED_WEIGHT_DECAY / math.sqrt(total))
-        reasons["weight_decay"] = (
-            f"{weight_decay:.3g} = {NORMALIZED_WEIGHT_DECAY:.4g} / √{total} steps "
-            f"(at least {MIN_WEIGHT_DECAY:g})"
-        )
-    else:
-        reasons["weight_decay"] = f"{weight_decay:g} (given)"
-
-    if warmup_epochs is None:
-        warmup_steps = round(min(WARMUP_FRACTION * total, WARMUP_MAX_EPOCHS * steps_per_epoch))
-        reasons["warmup"] = (
-            f"{warmup_steps} steps = {WARMUP_FRACTION:.0%} of {total} steps "
-            f"(at most {WARMUP_MAX_EPOCHS:g} epochs)"
-        )
-    else:
-        warmup_steps = round(warmup_epochs * steps_per_epoch)
-        reasons["warmup"] = f"{warmup_steps} steps = {warmup_epochs:g} epochs (given)"
-
-    if bn_momentum is None:
-        floor = family_bn_momentum
-        bn_momentum = min(MAX_BN_MOMENTUM, max(floor, 1.0 / max(1, steps_per_epoch)))
-        reasons["bn_momentum"] = (
-            f"{bn_momentum:.3g}: forgets within an epoch of {steps_per_epoch} steps "
-            f"(1/steps, between the family's {floor:g} and {MAX_BN_MOMENTUM:g})"
-        )
-    else:
-        reasons["bn_momentum"] = f"{bn_momentum:g} (given)"
-
-    if not ema and ema_decay is None:
-        reasons["ema"] = "off (--ema keeps one)"
-    elif ema_decay is None:
-        horizon = max(EMA_MIN_STEPS, EMA_FRACTION * total)
-        ema_decay = 1.0 - 1.0 / horizon
-        reasons["ema"] = (
-            f"decay {ema_decay:.6g}: averages over ~{horizon:.0f} steps = {EMA_FRACTION:.0%} of "
-            f"{total} (at least {EMA_MIN_STEPS})"
-        )
-    else:
-        reasons["ema"] = f"decay {ema_decay:g} (given)"
-
-    if not precise_bn:
-        precise_bn_batches = 0
-        reasons["precise_bn"] = "off: evaluations and files use the running BatchNorm statistics"
-    elif precise_bn_batches is None:
-        # Per process: rank 0's statistics are the ones every rank keeps (broadcast), so rank 0
-        # alone must see enough images.
-        epoch_images = steps_per_epoch * batch_size
-        images = min(PRECISE_BN_MAX_IMAGES, max(PRECISE_BN_MIN_IMAGES, PRECISE_BN_SHARE * epoch_images))
-        precise_bn_batches = max(1, min(steps_per_epoch, math.ceil(images / batch_size)))
-        reasons["precise_bn"] = (
-            f"{precise_bn_batches} training batches recompute the BatchNorm statistics before each "
-            f"evaluation and weights file ({PRECISE_BN_SHARE:.0%} of an epoch, "
-            f"{PRECISE_BN_MIN_IMAGES}-{PRECISE_BN_MAX_IMAGES:,} images)"
-        )
-    else:
-        reasons["precise_bn"] = f"{precise_bn_batches} batches (given)"
-
+    lr, reasons["lr"] = _lr(lr, optimizer, batch_size * world_size, pretrained)
+    weight_decay, reasons["weight_decay"] = _weight_decay(weight_decay, total)
+    warmup_steps, reasons["warmup"] = _warmup_steps(warmup_epochs, total, steps_per_epoch)
+    bn_momentum, reasons["bn_momentum"] = _bn_momentum(bn_momentum, family_bn_momentum, steps_per_epoch)
+    ema_decay, reasons["ema"] = _ema_decay(ema_decay, ema, total)
+    precise_bn_batches, reasons["precise_bn"] = _precise_bn_batches(
+        precise_bn_batches, precise_bn, steps_per_epoch, batch_size
+    )
     return Recipe(lr, weight_decay, warmup_steps, bn_momentum, ema_decay, precise_bn_batches, reasons)
+
+
+# Each rule below returns (value, the reason shown to the user); a given value is kept as is.
+def _lr(lr: float | None, optimizer: str, global_batch: int, pretrained: bool) -> tuple[float, str]:
+    if lr is not None:
+        return lr, f"{lr:.4g} (given)"
+    ratio = global_batch / REFERENCE_BATCH
+    scale = math.sqrt(ratio) if optimizer == "adamw" else ratio
+    lr = REFERENCE_LR[optimizer] * scale * (FINE_TUNE_LR_FACTOR if pretrained else 1.0)
+    rule = "√" if optimizer == "adamw" else ""
+    tune = f" × {FINE_TUNE_LR_FACTOR:g} (fine-tuning)" if pretrained else ""
+    return lr, (
+        f"{lr:.4g} = {REFERENCE_LR[optimizer]:g} ({optimizer} at batch {REFERENCE_BATCH}) × "
+        f"{rule}({global_batch}/{REFERENCE_BATCH}){tune}"
+    )
+
+
+def _weight_decay(weight_decay: float | None, total: int) -> tuple[float, str]:
+    if weight_decay is not None:
+        return weight_decay, f"{weight_decay:g} (given)"
+    weight_decay = max(MIN_WEIGHT_DECAY, NORMALIZED_WEIGHT_DECAY / math.sqrt(total))
+    return weight_decay, (
+        f"{weight_decay:.3g} = {NORMALIZED_WEIGHT_DECAY:.4g} / √{total} steps (at least {MIN_WEIGHT_DECAY:g})"
+    )
+
+
+def _warmup_steps(warmup_epochs: float | None, total: int, steps_per_epoch: int) -> tuple[int, str]:
+    if warmup_epochs is not None:
+        steps = round(warmup_epochs * steps_per_epoch)
+        return steps, f"{steps} steps = {warmup_epochs:g} epochs (given)"
+    steps = round(min(WARMUP_FRACTION * total, WARMUP_MAX_EPOCHS * steps_per_epoch))
+    return (
+        steps,
+        f"{steps} steps = {WARMUP_FRACTION:.0%} of {total} steps (at most {WARMUP_MAX_EPOCHS:g} epochs)",
+    )
+
+
+def _bn_momentum(bn_momentum: float | None, floor: float, steps_per_epoch: int) -> tuple[float, str]:
+    if bn_momentum is not None:
+        return bn_momentum, f"{bn_momentum:g} (given)"
+    bn_momentum = min(MAX_BN_MOMENTUM, max(floor, 1.0 / max(1, steps_per_epoch)))
+    return bn_momentum, (
+        f"{bn_momentum:.3g}: forgets within an epoch of {steps_per_epoch} steps "
+        f"(1/steps, between the family's {floor:g} and {MAX_BN_MOMENTUM:g})"
+    )
+
+
+def _ema_decay(ema_decay: float | None, ema: bool, total: int) -> tuple[float | None, str]:
+    if ema_decay is not None:
+        return ema_decay, f"decay {ema_decay:g} (given)"
+    if not ema:
+        return None, "off (--ema keeps one)"
+    horizon = max(EMA_MIN_STEPS, EMA_FRACTION * total)
+    ema_decay = 1.0 - 1.0 / horizon
+    return ema_decay, (
+        f"decay {ema_decay:.6g}: averages over ~{horizon:.0f} steps = {EMA_FRACTION:.0%} of "
+        f"{total} (at least {EMA_MIN_STEPS})"
+    )
+
+
+def _precise_bn_batches(
+    batches: int | None, precise_bn: bool, steps_per_epoch: int, batch_size: int
+) -> tuple[int, str]:
+    if not precise_bn:
+        return 0, "off: evaluations and files use the running BatchNorm statistics"
+    if batches is not None:
+        return batches, f"{batches} batches (given)"
+    # Per process: rank 0's statistics are the ones every rank keeps (broadcast), so rank 0
+    # alone must see enough images.
+    epoch_images = steps_per_epoch * batch_size
+    images = min(PRECISE_BN_MAX_IMAGES, max(PRECISE_BN_MIN_IMAGES, PRECISE_BN_SHARE * epoch_images))
+    batches = max(1, min(steps_per_epoch, math.ceil(images / batch_size)))
+    return batches, (
+        f"{batches} training batches recompute the BatchNorm statistics before each "
+        f"evaluation and weights file ({PRECISE_BN_SHARE:.0%} of an epoch, "
+        f"{PRECISE_BN_MIN_IMAGES}-{PRECISE_BN_MAX_IMAGES:,} images)"
+    )
