@@ -16,7 +16,7 @@ from mobilenets.weights import catalog
 from mobilenets.weights.file_format import read_metadata
 from mobilenets.weights.official import OfficialWeights, WeightsDownloadError, find_official
 
-from .keras_reference import build, logits, randomize
+from tests.keras_reference import build, logits, randomize
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from mobilenets.cli import main
 from mobilenets.cli.failures import EXIT_CODES, EXIT_PARTIAL, EXIT_USAGE
 from mobilenets.printable import printable
 
-from .bad_inputs import FAIL, OK, BadInput, make_bad_checkpoints, make_bad_images, make_bad_weights
+from tests.bad_inputs import FAIL, OK, BadInput, make_bad_checkpoints, make_bad_images, make_bad_weights
 
 FAILURE_CODES = set(EXIT_CODES) - {0}
 

@@ -19,7 +19,7 @@ from mobilenets.weights.convert.timm import arch_from_timm_name, convert_timm
 from mobilenets.weights.file_format import load_model
 from mobilenets.weights.state_fit import load_state_dict_checked
 
-from .keras_reference import build
+from tests.keras_reference import build
 
 
 def test_detect_source_by_keys(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def save_in_keras2_layout(model, path: Path) -> None:
 def test_keras2_layout_of_the_official_files(tmp_path: Path) -> None:
     import numpy as np
 
-    from .keras_reference import logits, randomize
+    from tests.keras_reference import logits, randomize
 
     reference = build("v3_small", 0.75, 96)
     randomize(reference, seed=2, input_range=(0.0, 255.0))
