@@ -129,7 +129,7 @@ def run_bench(
 
     Args:
         models: registry names, weight files or models.
-        backends: names from ``bench_backends.BACKENDS``; missing runtimes are skipped with a note.
+        backends: names from ``backends.BACKENDS``; missing runtimes are skipped with a note.
         batches: batch sizes.
         threads: threads for every backend (default: all cores).
         warmup: untimed calls before each timing round.

@@ -1,7 +1,7 @@
 """The papers' architecture tables, as data.
 
 Every table below can be read next to its paper and ticked off row by row. Channel counts are
-the paper's values at width multiplier 1.0; the builder in ``model.py`` scales them.
+the paper's values at width multiplier 1.0; the builder in ``mobilenet.py`` scales them.
 
 - MobileNetV1: Howard et al. 2017, "MobileNets: Efficient Convolutional Neural Networks for
   Mobile Vision Applications", arXiv:1704.04861, Table 1.

@@ -3,7 +3,7 @@
 A checkpoint holds everything the next step depends on: model, optimizer, scheduler, EMA and
 grad-scaler states, the epoch and the step inside it, and the state of every random generator
 (Python, NumPy, torch CPU and CUDA). The data order is a pure function of (seed, epoch)
-(``data.EpochSampler``), so the epoch and step are enough to rebuild it.
+(``data.datasets.EpochSampler``), so the epoch and step are enough to rebuild it.
 
 Writes are atomic (``atomic_files``): a run killed mid-write leaves the previous checkpoint
 intact, never a truncated one.

@@ -28,7 +28,7 @@ class TrainConfig:
         val_fraction: share held out per class when the folder has no ``val/``.
         batch_size: images per step per process.
         workers: data-loader processes (0 loads in the training process).
-        augment: 'none', 'crop', 'crop-flip', 'randaugment' or 'trivial' (see ``augment.py``).
+        augment: 'none', 'crop', 'crop-flip', 'randaugment' or 'trivial' (see ``data/augment.py``).
         crop_scale: area range of the random resized crop.
         hflip: horizontal flips in the crop-flip policies.
 

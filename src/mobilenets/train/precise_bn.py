@@ -139,7 +139,7 @@ class TrainingBatches:
     random stream is the same with these passes as without them (so a resumed run stays exact).
 
     Args:
-        loader: a training loader (``data.make_loader``) with a seed of its own.
+        loader: a training loader (``data.datasets.make_loader``) with a seed of its own.
         augment: the training augmentation, on ``device``.
         normalize: the model's mean/std normalization.
         device: where the model runs.

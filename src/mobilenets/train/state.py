@@ -2,7 +2,7 @@
 
 A checkpoint holds everything the next step depends on: model, optimizer, scheduler, EMA and
 grad-scaler states, the epoch and the step inside it, and every rank's random generators. The
-data order is a pure function of (seed, epoch) (``data.EpochSampler``), so the epoch and step
+data order is a pure function of (seed, epoch) (``data.datasets.EpochSampler``), so the epoch and step
 are enough to rebuild it; the rest is restored bit for bit.
 """
 
