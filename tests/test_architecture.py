@@ -22,7 +22,7 @@ GRAPH = import_graph(MODULES)
 # Lowest first. A module may import its own subpackage and anything in a lower layer; never a
 # higher layer, nor another subpackage of its own layer (those stay independent of each other).
 LAYERS: list[set[str]] = [
-    {"printable", "config_dicts", "version", "output_paths", "atomic_files"},
+    {"printable", "interrupts", "config_dicts", "version", "output_paths", "atomic_files"},
     {"models"},
     {"cost", "weights", "data"},
     {"train", "predict", "export"},
@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"__main__"},
 ]
 # The top-level base modules build on each other in this order (atomic_files checks output paths).
-BASE_ORDER = ["printable", "config_dicts", "version", "output_paths", "atomic_files"]
+BASE_ORDER = ["printable", "interrupts", "config_dicts", "version", "output_paths", "atomic_files"]
 # Imports inside functions, each with the reason it is not at the top of its file. Anything else
 # must be a file-level import: these are the only lazy ones the package has.
 LAZY_IMPORTS = {

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 
+from mobilenets.interrupts import Terminated, sigterm_as_exception
 from mobilenets.printable import printable
+
+__all__ = ["Terminated", "sigterm_as_exception"]  # re-exported: the boundary's own names
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # some inputs failed; the results of the others are written
@@ -57,29 +56,8 @@ _SYSTEM_FIXES = {
 
 
 # How PyTorch words an allocation that failed (CPU allocator, CUDA): a RuntimeError, not MemoryError.
+
 _OUT_OF_MEMORY = ("can't allocate memory", "out of memory")
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so ``finally`` blocks write what finished."""
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
-@contextmanager
-def sigterm_as_exception() -> Iterator[None]:
-    """Within the block, SIGTERM unwinds the stack (running ``finally``) instead of killing at once."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread (e.g. main() called from a worker thread)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def debug_requested(flag: bool) -> bool:

@@ -15,12 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, Terminated
+from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.cli.weights_args import add_weights_arguments, model_name
 from mobilenets.data.images import DEFAULT_MAX_PIXELS
 from mobilenets.output_paths import check_output_file
-from mobilenets.predict.classify import Prediction, collect_inputs, predict_files
-from mobilenets.predict.results_file import ResultsFile
+from mobilenets.predict.classify import Prediction, collect_inputs
+from mobilenets.predict.results_file import ResultsFile, predict_recorded
 from mobilenets.printable import printable
 from mobilenets.weights.create import create_model
 
@@ -79,40 +79,23 @@ def run(args: argparse.Namespace) -> int:
         )
     info = {"model": model.config.arch, "width_mult": model.config.width_mult, "weights": args.weights}
     results = ResultsFile(out_path, kind, info) if out_path is not None and kind else None
-    predictions: list[Prediction] = []
+    with Progress(
+        TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=errors, transient=True, disable=len(paths) < 2,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("classifying", total=len(paths) + len(missing))
 
-    def done(prediction: Prediction) -> None:
-        predictions.append(prediction)
-        if results is not None:
-            results.add([prediction])
-        if not prediction.ok:  # one line per bad file, as soon as it is found
-            progress.console.print(f"error: {printable(prediction.path)}: {prediction.error}", markup=False)
+        def show(prediction: Prediction) -> None:
+            if not prediction.ok:  # one line per bad file, as soon as it is found
+                progress.console.print(
+                    f"error: {printable(prediction.path)}: {prediction.error}", markup=False
+                )
+            progress.advance(task)
 
-    complete = False
-    try:
-        with Progress(
-            TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=errors, transient=True, disable=len(paths) < 2,
-        ) as progress:  # fmt: skip
-            task = progress.add_task("classifying", total=len(paths))
-            for prediction in missing:
-                done(prediction)
-
-            def classified(prediction: Prediction) -> None:
-                done(prediction)
-                progress.advance(task)
-
-            predict_files(model, paths, args.topk, args.batch_size, args.max_pixels, classified)
-        complete = True
-    except (KeyboardInterrupt, Terminated) as interrupt:
-        # Whatever finished is written (below, in finally); the message says how much.
-        where = f"; their results are in {printable(out_path)}" if out_path else ""
-        raise type(interrupt)(
-            f"{len(predictions)} of {len(paths) + len(missing)} inputs finished{where}"
-        ) from None
-    finally:
-        if results is not None:
-            results.close(complete)
+        predictions = predict_recorded(
+            model, paths, missing, results, topk=args.topk, batch_size=args.batch_size,
+            max_pixels=args.max_pixels, on_result=show,
+        )  # fmt: skip
     for prediction in predictions:
         if prediction.ok:
             console.print(result_table(prediction))

@@ -113,6 +113,22 @@ def export_model(
     if calib is not None:
         calibration, check = calibration_sets(calib, model.preprocess, model.labels, calib_samples)
 
+    _write(model, path, export_format, int8, calibration, bias_correction)
+    report = _parity(model, path, int8, check, bias_correction)
+    report["file"] = str(path)
+    report["format"] = export_format
+    return ExportResult(path, report, write_parity(path, report))
+
+
+def _write(
+    model: MobileNet,
+    path: Path,
+    export_format: ExportFormat,
+    int8: bool,
+    calibration: ImageSet | None,
+    bias_correction: bool,
+) -> None:
+    """The export itself; a failure leaves no half-written file that looks like an export."""
     existed = path.exists()
     try:
         if export_format == "onnx" and int8:
@@ -138,6 +154,11 @@ def export_model(
             raise OSError(error.errno, error.strerror, str(path)) from error
         raise
 
+
+def _parity(
+    model: MobileNet, path: Path, int8: bool, check: ImageSet | None, bias_correction: bool
+) -> dict[str, object]:
+    """The exported file run by its runtime against the eager model: agreement (int8) or error (fp32)."""
     runner = runner_for_file(path)
     reference = eager_predictor(model)
     if int8:
@@ -154,6 +175,4 @@ def export_model(
                 FP32_CHECK_SAMPLES, *model.preprocess.input_size, generator=generator
             ).numpy()
         report = fp32_parity(reference, runner, inputs)
-    report["file"] = str(path)
-    report["format"] = export_format
-    return ExportResult(path, report, write_parity(path, report))
+    return report

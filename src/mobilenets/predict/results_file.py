@@ -21,17 +21,19 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from mobilenets.atomic_files import atomic_write_bytes
+from mobilenets.interrupts import INTERRUPTS
+from mobilenets.models.mobilenet import MobileNet
 from mobilenets.output_paths import check_output_file
-from mobilenets.predict.classify import Prediction
+from mobilenets.predict.classify import Prediction, predict_files
 from mobilenets.printable import printable
 
-__all__ = ["ResultsFile"]
+__all__ = ["ResultsFile", "predict_recorded"]
 
 JSON_WRITE_INTERVAL = 2.0  # seconds between rewrites: keeps a 100k-file run from rewriting per file
 
@@ -111,3 +113,48 @@ class ResultsFile:
         # Lone surrogates (undecodable file names) become \udcXX escapes: valid JSON and UTF-8.
         atomic_write_bytes(self.path, text.encode("utf-8", "backslashreplace"))
         self._last_write = time.monotonic()
+
+
+def predict_recorded(
+    model: MobileNet,
+    paths: Sequence[Path],
+    missing: Sequence[Prediction],
+    results: ResultsFile | None,
+    *,
+    topk: int,
+    batch_size: int,
+    max_pixels: int,
+    on_result: Callable[[Prediction], None],
+) -> list[Prediction]:
+    """``predict_files``, with every result handed to ``on_result`` and ``results`` as it finishes.
+
+    The inputs that could not be found (``missing``) are results too, reported first. Whatever
+    ends the run (success, an error, Ctrl-C, SIGTERM), ``results`` is closed holding every
+    finished result; an interrupt is raised again with how many inputs finished.
+
+    Returns:
+        The predictions, missing inputs first, then the files in order.
+    """
+    predictions: list[Prediction] = []
+
+    def done(prediction: Prediction) -> None:
+        predictions.append(prediction)
+        if results is not None:
+            results.add([prediction])
+        on_result(prediction)
+
+    complete = False
+    try:
+        for prediction in missing:
+            done(prediction)
+        predict_files(model, paths, topk, batch_size, max_pixels, done)
+        complete = True
+    except INTERRUPTS as interrupt:
+        where = f"; their results are in {printable(results.path)}" if results is not None else ""
+        raise type(interrupt)(
+            f"{len(predictions)} of {len(paths) + len(missing)} inputs finished{where}"
+        ) from None
+    finally:
+        if results is not None:
+            results.close(complete)
+    return predictions

@@ -181,19 +181,7 @@ def train_one_epoch(state: TrainState, loader: torch.utils.data.DataLoader, step
             loss = criterion(logits.float(), labels)
 
         # 3. Guard: a NaN/inf loss stops every rank before it reaches the weights.
-        bad = not torch.isfinite(loss).item()
-        if context.enabled:
-            flag = torch.tensor([float(bad)], device=device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            bad = bool(flag.item())
-        if bad:
-            last = step.checkpoints.latest() if step.checkpoints else None
-            raise NonFiniteLossError(
-                f"the training loss became {loss.item()} at epoch {state.epoch + 1}, step "
-                f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before "
-                f"updating the weights. Last good checkpoint: {last or 'none written yet'}. "
-                "Lower --lr, add --grad-clip 1.0 or a warmup, or check the data for broken images."
-            )
+        _stop_unless_finite(loss, state, step)
 
         # 4. Backward and update (the scaler is a no-op unless fp16), with optional clipping.
         state.optimizer.zero_grad(set_to_none=True)
@@ -210,26 +198,48 @@ def train_one_epoch(state: TrainState, loader: torch.utils.data.DataLoader, step
         state.global_step += 1
 
         # 5. Progress and records (rank 0). The .item() above already synchronized the device.
-        loss_value = loss.item()
-        state.epoch_loss_sum += loss_value
-        state.epoch_loss_count += 1
-        lr = state.optimizer.param_groups[0]["lr"]
-        progress.advance(loss_value, lr, images.shape[0] * context.world_size)
-        if step.logger is not None and state.global_step % config.log_every == 0:
-            step.logger.log(
-                {
-                    "kind": "train",
-                    "step": state.global_step,
-                    "epoch": state.epoch + 1,
-                    "loss": loss_value,
-                    "lr": lr,
-                }
-            )
+        _record_step(loss.item(), images.shape[0], state, step)
 
         # 6. Step checkpoint: mid-epoch, so a killed run loses at most N steps.
         if config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
             save_checkpoint(state, step.checkpoints, context, step.run_config)
     return state.epoch_loss_sum / max(1, state.epoch_loss_count)
+
+
+def _stop_unless_finite(loss: torch.Tensor, state: TrainState, step: StepContext) -> None:
+    """Raise ``NonFiniteLossError`` on every rank if any rank's loss is NaN or infinite."""
+    context = step.context
+    bad = not torch.isfinite(loss).item()
+    if context.enabled:
+        flag = torch.tensor([float(bad)], device=context.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        bad = bool(flag.item())
+    if bad:
+        last = step.checkpoints.latest() if step.checkpoints else None
+        raise NonFiniteLossError(
+            f"the training loss became {loss.item()} at epoch {state.epoch + 1}, step "
+            f"{state.step_in_epoch + 1} (global step {state.global_step + 1}); stopped before "
+            f"updating the weights. Last good checkpoint: {last or 'none written yet'}. "
+            "Lower --lr, add --grad-clip 1.0 or a warmup, or check the data for broken images."
+        )
+
+
+def _record_step(loss_value: float, batch: int, state: TrainState, step: StepContext) -> None:
+    """The step's loss into the epoch's mean, the progress bar, and every ``log_every`` steps the log."""
+    state.epoch_loss_sum += loss_value
+    state.epoch_loss_count += 1
+    lr = state.optimizer.param_groups[0]["lr"]
+    step.progress.advance(loss_value, lr, batch * step.context.world_size)
+    if step.logger is not None and state.global_step % step.config.log_every == 0:
+        step.logger.log(
+            {
+                "kind": "train",
+                "step": state.global_step,
+                "epoch": state.epoch + 1,
+                "loss": loss_value,
+                "lr": lr,
+            }
+        )
 
 
 def fit(config: TrainConfig, splits: DataSplits | None = None) -> FitResult:

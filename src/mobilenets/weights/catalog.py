@@ -85,7 +85,11 @@ def canonical_name(model: str) -> str:
 
 
 def _official_table() -> list[OfficialWeights]:
-    table = [
+    return [*_torchvision_files(), *_timm_files(), *_keras_files()]
+
+
+def _torchvision_files() -> list[OfficialWeights]:
+    return [
         # torchvision's current default ("IMAGENET1K_V2" for V2 and V3-Large, "V1" for V3-Small)
         # comes first, so plain 'torchvision' picks it; the older releases follow.
         OfficialWeights(
@@ -127,6 +131,10 @@ def _official_table() -> list[OfficialWeights]:
             release="IMAGENET1K_V1",
         ),
     ]
+
+
+def _timm_files() -> list[OfficialWeights]:
+    table = []
     timm_release = {  # timm name -> (our model, release file); the suffix is the SHA-256 prefix
         "mobilenetv2_050": ("mobilenet_v2_0.5", "mobilenetv2_050-3d30d450.pth"),
         "mobilenetv2_100": ("mobilenet_v2", "mobilenetv2_100_ra-b33bc2c4.pth"),
@@ -155,6 +163,11 @@ def _official_table() -> list[OfficialWeights]:
     for timm_name, model in (("mobilenetv1_100", "mobilenet_v1"), ("mobilenetv1_125", "mobilenet_v1_1.25")):
         url = HF_URL.format(name=f"{timm_name}.ra4_e3600_r224_in1k")
         table.append(OfficialWeights(model, "timm", url, timm_model=timm_name))
+    return table
+
+
+def _keras_files() -> list[OfficialWeights]:
+    table = []
     # Keras: V1 and V2 per width and input size (no checksums published), V3 at 224 with MD5s.
     v1_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
     for width, text in v1_text.items():
