@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mobilenets.cost.paper_tables import PAPER_TABLES, PAPERS, PaperTable
+from rich.table import Table
+
+from mobilenets.cost.paper_tables import PAPER_TABLES, PAPERS, V1_GRID_RESOLUTIONS, V1_GRID_WIDTHS, PaperTable
 from mobilenets.cost.profiler import profile
 from mobilenets.cost.report import ProfileReport
 
@@ -121,3 +123,47 @@ def mult_adds_grid(
     return [
         [profile(arch, size, width_mult=width).total_mult_adds for size in resolutions] for width in widths
     ]
+
+
+def _format(value: float, signed: bool = False) -> str:
+    if abs(value) < 0.005:  # no "-0.00"
+        value = 0.0
+        signed = False
+    return f"{value:{'+' if signed else ''}.2f}"
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """A rich table: row | quantity | paper | ours | difference | exact count (| note)."""
+    caption = "\n".join(f"Note: {note}" for note in comparison.notes) or None
+    table = Table(title=f"{comparison.title}\n({comparison.source})", caption=caption, caption_justify="left")
+    table.add_column("row")
+    table.add_column("quantity")
+    for column in ("paper", "ours", "difference", "exact count"):
+        table.add_column(column, justify="right", no_wrap=True)  # let the labels wrap, never a number
+    with_notes = any(row.note for row in comparison.rows)
+    if with_notes:
+        table.add_column("note")
+    for row in comparison.rows:
+        difference = _format(row.difference, signed=True)
+        if row.quantity.endswith("%"):
+            difference += " pt"
+        elif row.paper:
+            difference += f" ({_format(100 * row.difference / row.paper, signed=True)}%)"
+        exact = "" if row.exact is None else f"{row.exact:,}"
+        cells = [row.label, row.quantity, f"{row.paper:g}", _format(row.ours), difference, exact]
+        if with_notes:
+            cells.append(f"[bold red]{row.note}[/]" if row.note else "")
+        table.add_row(*cells)
+    return table
+
+
+def grid_table() -> Table:
+    """V1 Mult-Adds (millions) at every α of Table 6 and every resolution of Table 7."""
+    grid = mult_adds_grid(V1_GRID_WIDTHS, V1_GRID_RESOLUTIONS)
+    table = Table(title="V1 Tables 6-7 widened: Mult-Adds (M), ours")
+    table.add_column("α")
+    for size in V1_GRID_RESOLUTIONS:
+        table.add_column(f"{size} px", justify="right")
+    for width, row in zip(V1_GRID_WIDTHS, grid, strict=True):
+        table.add_row(str(width), *(f"{count / 1e6:.2f}" for count in row))
+    return table

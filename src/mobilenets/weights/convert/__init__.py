@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.output_paths import check_output_file
+from mobilenets.weights.catalog import SOURCES
 from mobilenets.weights.convert.common import AmbiguousSourceError, Converted
 from mobilenets.weights.convert.keras import convert_keras
 from mobilenets.weights.convert.timm import convert_timm, looks_like_timm
@@ -31,9 +31,6 @@ from mobilenets.weights.file_format import is_mobilenets_file, mentioning, save_
 from mobilenets.weights.imagenet_labels import NUM_IMAGENET_CLASSES, imagenet_labels
 from mobilenets.weights.safe_load import KERAS_SUFFIXES, load_any_state_dict
 from mobilenets.weights.state_fit import ConversionError
-
-Source = Literal["torchvision", "timm", "keras"]
-SOURCES: tuple[str, ...] = ("torchvision", "timm", "keras")
 
 __all__ = [
     "SOURCES",
