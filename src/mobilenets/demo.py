@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.markup import escape
@@ -110,25 +111,7 @@ def run_demo(
     )
 
     console.rule(f"4. Predict {samples} held-out samples")
-    model = create_model(result.final_weights)
-    held_out = split_digits(resolution)[1]
-    picks = torch.linspace(0, len(held_out.labels) - 1, samples).round().long().tolist()
-    images = torch.from_numpy(held_out.images[picks]).permute(0, 3, 1, 2).float() / 255.0  # (S, 3, H, W)
-    normalize = Normalize(model.preprocess.mean, model.preprocess.std)  # as train and eval do
-    with torch.no_grad():
-        probs = model(normalize(images)).softmax(dim=1)  # (S, 10)
-    confidence, predicted = probs.max(dim=1)
-    labels = model.labels or [str(i) for i in range(probs.shape[1])]
-    table = Table(title="held-out predictions")
-    for column in ("held-out index", "true", "predicted", "probability"):
-        table.add_column(column, justify="right")
-    rows = []
-    for i, index in enumerate(picks):
-        true, guess = labels[int(held_out.labels[index])], labels[int(predicted[i])]
-        mark = "" if true == guess else "  [red]wrong"
-        table.add_row(str(index), true, guess + mark, f"{float(confidence[i]):.3f}")
-        rows.append((held_out.images[index], true, guess, float(confidence[i])))
-    console.print(table)
+    rows = predict_samples(console, result.final_weights, resolution, samples)
 
     console.rule("5. Plots")
     plot_predictions(rows, out / "predictions.png")
@@ -151,6 +134,36 @@ def run_demo(
     console.rule("6. Deploy: export the trained model (ONNX, int8, ExecuTorch), parity, bench")
     demo_deploy(result.final_weights, out / "export", console)
     return met
+
+
+def predict_samples(
+    console: Console, weights: Path, resolution: int, samples: int
+) -> list[tuple[np.ndarray, str, str, float]]:
+    """Step 4: classify ``samples`` held-out digits, evenly spaced, and print them as a table.
+
+    Returns:
+        One (image, true label, predicted label, probability) per sample, for the plot.
+    """
+    model = create_model(weights)
+    held_out = split_digits(resolution)[1]
+    picks = torch.linspace(0, len(held_out.labels) - 1, samples).round().long().tolist()
+    images = torch.from_numpy(held_out.images[picks]).permute(0, 3, 1, 2).float() / 255.0  # (S, 3, H, W)
+    normalize = Normalize(model.preprocess.mean, model.preprocess.std)  # as train and eval do
+    with torch.no_grad():
+        probs = model(normalize(images)).softmax(dim=1)  # (S, 10)
+    confidence, predicted = probs.max(dim=1)
+    labels = model.labels or [str(i) for i in range(probs.shape[1])]
+    table = Table(title="held-out predictions")
+    for column in ("held-out index", "true", "predicted", "probability"):
+        table.add_column(column, justify="right")
+    rows = []
+    for i, index in enumerate(picks):
+        true, guess = labels[int(held_out.labels[index])], labels[int(predicted[i])]
+        mark = "" if true == guess else "  [red]wrong"
+        table.add_row(str(index), true, guess + mark, f"{float(confidence[i]):.3f}")
+        rows.append((held_out.images[index], true, guess, float(confidence[i])))
+    console.print(table)
+    return rows
 
 
 DEMO_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8", "openvino", "executorch")

@@ -14,6 +14,7 @@ For int8 backends the share is still taken of the *fp32* peak, so it can exceed 
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from mobilenets.bench.backends import Call, ExportCache, get_backend
+from mobilenets.bench.backends import Backend, Call, ExportCache, get_backend
 from mobilenets.bench.cpu_peak import CpuPeak, estimate_cpu_peak
 from mobilenets.cost.profiler import profile
 from mobilenets.models.mobilenet import MobileNet
@@ -141,8 +142,6 @@ def run_bench(
     Returns:
         The report: one result per (model, backend, batch), skipped ones included.
     """
-    import os
-
     threads = threads or os.cpu_count() or 1
     if threads < 1 or any(b < 1 for b in batches) or rounds < 1:
         raise ValueError(f"threads={threads}, batches={list(batches)}, rounds={rounds}: all must be >= 1")
@@ -151,6 +150,7 @@ def run_bench(
     report = BenchReport(
         [], estimate_cpu_peak(threads), threads, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     )
+    timing = Timing(warmup, min_seconds, rounds, say)
     with contextlib.ExitStack() as stack:
         scratch = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         stack.enter_context(torch_threads(threads))
@@ -162,35 +162,63 @@ def run_bench(
             report.macs[name] = macs
             cache = ExportCache(model, scratch / f"model{index}")
             for batch in batches:
-                inputs = torch.randn(batch, *input_size, generator=torch.Generator().manual_seed(0))
-                calls: dict[str, Call] = {}
-                rows: dict[str, BenchResult] = {}
-                for backend in selected:
-                    row = BenchResult(name, backend.name, backend.precision, batch, threads)
-                    rows[backend.name] = row
-                    row.note = backend.missing() or ""
-                    if row.note:
-                        continue
-                    say(f"{name} batch {batch}: preparing {backend.name}")
-                    try:
-                        calls[backend.name] = backend.prepare(model, inputs, threads, cache)
-                    except Exception as error:  # a runtime that cannot take this model: report, go on
-                        row.note = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
-                samples: dict[str, list[float]] = {key: [] for key in calls}
-                for round_index in range(rounds):
-                    for key, call in calls.items():
-                        say(f"{name} batch {batch}: timing {key} (round {round_index + 1}/{rounds})")
-                        samples[key] += time_calls(call, warmup, min_seconds)
-                for key, values in samples.items():
-                    row = rows[key]
-                    median = statistics.median(values)
-                    row.median_ms, row.p90_ms = 1e3 * median, 1e3 * percentile(values, 0.9)
-                    row.images_per_s = batch / statistics.fmean(values)
-                    row.gmacs_per_s = macs * batch / median / 1e9
-                    row.peak_share = row.gmacs_per_s / report.peak.gmacs
-                    row.calls = len(values)
-                report.results.extend(rows.values())
+                report.results += _bench_batch(
+                    model, name, macs, batch, selected, threads, cache, timing, report
+                )
     return report
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How each backend is timed: untimed calls, timed seconds per round, rounds; and a progress line."""
+
+    warmup: int
+    min_seconds: float
+    rounds: int
+    say: Callable[[str], None]
+
+
+def _bench_batch(
+    model: MobileNet,
+    name: str,
+    macs: int,
+    batch: int,
+    selected: list[Backend],
+    threads: int,
+    cache: ExportCache,
+    timing: Timing,
+    report: BenchReport,
+) -> list[BenchResult]:
+    """One row per backend at one batch size: prepared, then timed in rounds interleaved across them."""
+    warmup, min_seconds, rounds, say = timing.warmup, timing.min_seconds, timing.rounds, timing.say
+    inputs = torch.randn(batch, *model.preprocess.input_size, generator=torch.Generator().manual_seed(0))
+    calls: dict[str, Call] = {}
+    rows: dict[str, BenchResult] = {}
+    for backend in selected:
+        row = BenchResult(name, backend.name, backend.precision, batch, threads)
+        rows[backend.name] = row
+        row.note = backend.missing() or ""
+        if row.note:
+            continue
+        say(f"{name} batch {batch}: preparing {backend.name}")
+        try:
+            calls[backend.name] = backend.prepare(model, inputs, threads, cache)
+        except Exception as error:  # a runtime that cannot take this model: report, go on
+            row.note = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
+    samples: dict[str, list[float]] = {key: [] for key in calls}
+    for round_index in range(rounds):
+        for key, call in calls.items():
+            say(f"{name} batch {batch}: timing {key} (round {round_index + 1}/{rounds})")
+            samples[key] += time_calls(call, warmup, min_seconds)
+    for key, values in samples.items():
+        row = rows[key]
+        median = statistics.median(values)
+        row.median_ms, row.p90_ms = 1e3 * median, 1e3 * percentile(values, 0.9)
+        row.images_per_s = batch / statistics.fmean(values)
+        row.gmacs_per_s = macs * batch / median / 1e9
+        row.peak_share = row.gmacs_per_s / report.peak.gmacs
+        row.calls = len(values)
+    return list(rows.values())
 
 
 def best_result(report: BenchReport, model: str, batch: int, precision: str) -> BenchResult | None:

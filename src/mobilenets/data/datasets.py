@@ -281,34 +281,9 @@ def build_datasets(
         )
     unreadable: dict[str, str] = {}
     if (root / "train").is_dir():
-        if not (root / "val").is_dir():
-            raise DataError(
-                f"{root}/train exists but {root}/val does not; add val/ or drop the train/ level."
-            )
-        train_files = class_folders(root / "train", unreadable)
-        val_files = class_folders(root / "val", unreadable)
-        check_classes(root / "train", train_files, unreadable)
-        check_classes(root / "val", val_files, unreadable)
-        if set(train_files) != set(val_files):
-            only_train = sorted(set(train_files) - set(val_files))
-            only_val = sorted(set(val_files) - set(train_files))
-            raise DataError(
-                f"train and val have different classes: only in train {only_train}, only in val "
-                f"{only_val}. Give both folders the same class sub-folders."
-            )
-        classes = sorted(train_files)
-        index = {name: i for i, name in enumerate(classes)}
-        train_samples = [Sample(p, index[n]) for n in classes for p in train_files[n]]
-        val_samples = [Sample(p, index[n]) for n in classes for p in val_files[n]]
-        how = f"{root}/train and {root}/val"
+        classes, train_samples, val_samples, how = _split_folders(root, unreadable)
     else:
-        if not 0.0 < val_fraction < 1.0:
-            raise DataError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive).")
-        files = class_folders(root, unreadable)
-        check_classes(root, files, unreadable)
-        classes = sorted(files)
-        train_samples, val_samples = _stratified_split(files, val_fraction, seed)
-        how = f"{root}, {val_fraction:.0%} of each class held out (seed {seed})"
+        classes, train_samples, val_samples, how = _held_out_split(root, val_fraction, seed, unreadable)
     return DataSplits(
         ImageFolder(train_samples, classes, resolution, crop_pct=1.0),
         ImageFolder(val_samples, classes, resolution, crop_pct=crop_pct),
@@ -316,6 +291,47 @@ def build_datasets(
         f"{how}: {len(classes)} classes, {len(train_samples)} train / {len(val_samples)} val "
         f"readable images{unreadable_note(unreadable)}",
         unreadable,
+    )
+
+
+def _split_folders(
+    root: Path, unreadable: dict[str, str]
+) -> tuple[list[str], list[Sample], list[Sample], str]:
+    """A ``train/`` + ``val/`` layout: both checked, with the same classes."""
+    if not (root / "val").is_dir():
+        raise DataError(f"{root}/train exists but {root}/val does not; add val/ or drop the train/ level.")
+    train_files = class_folders(root / "train", unreadable)
+    val_files = class_folders(root / "val", unreadable)
+    check_classes(root / "train", train_files, unreadable)
+    check_classes(root / "val", val_files, unreadable)
+    if set(train_files) != set(val_files):
+        only_train = sorted(set(train_files) - set(val_files))
+        only_val = sorted(set(val_files) - set(train_files))
+        raise DataError(
+            f"train and val have different classes: only in train {only_train}, only in val "
+            f"{only_val}. Give both folders the same class sub-folders."
+        )
+    classes = sorted(train_files)
+    index = {name: i for i, name in enumerate(classes)}
+    train_samples = [Sample(p, index[n]) for n in classes for p in train_files[n]]
+    val_samples = [Sample(p, index[n]) for n in classes for p in val_files[n]]
+    return classes, train_samples, val_samples, f"{root}/train and {root}/val"
+
+
+def _held_out_split(
+    root: Path, val_fraction: float, seed: int, unreadable: dict[str, str]
+) -> tuple[list[str], list[Sample], list[Sample], str]:
+    """Class folders only: ``val_fraction`` of each class held out, by ``seed``."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive).")
+    files = class_folders(root, unreadable)
+    check_classes(root, files, unreadable)
+    train_samples, val_samples = _stratified_split(files, val_fraction, seed)
+    return (
+        sorted(files),
+        train_samples,
+        val_samples,
+        f"{root}, {val_fraction:.0%} of each class held out (seed {seed})",
     )
 
 
