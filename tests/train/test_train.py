@@ -14,7 +14,6 @@ from mobilenets.data.digits import CLASS_NAMES, split_digits
 from mobilenets.train import NonFiniteLossError, TrainConfig, fit
 from mobilenets.train.checkpoints import load_checkpoint
 from mobilenets.weights.file_format import load_model, save_weights
-
 from tests.data.test_data import make_folder
 
 TINY = {"model": "mobilenet_v1", "width_mult": 0.25, "resolution": 32, "batch_size": 32, "progress": False}

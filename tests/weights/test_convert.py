@@ -18,7 +18,6 @@ from mobilenets.weights.convert import AmbiguousSourceError, ConversionError, co
 from mobilenets.weights.convert.timm import arch_from_timm_name, convert_timm
 from mobilenets.weights.file_format import load_model
 from mobilenets.weights.state_fit import load_state_dict_checked
-
 from tests.keras_reference import build
 
 

@@ -18,7 +18,6 @@ from keras.src.legacy.saving import legacy_h5_format
 
 from mobilenets.weights.convert import ConversionError, convert_weights
 from mobilenets.weights.file_format import load_model, read_metadata
-
 from tests.keras_reference import build, count_weights, logits, randomize
 
 TOLERANCE = 1e-4

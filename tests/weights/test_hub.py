@@ -15,7 +15,6 @@ from mobilenets.cli import main
 from mobilenets.weights import catalog
 from mobilenets.weights.file_format import read_metadata
 from mobilenets.weights.official import OfficialWeights, WeightsDownloadError, find_official
-
 from tests.keras_reference import build, logits, randomize
 
 

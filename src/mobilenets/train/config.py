@@ -219,4 +219,5 @@ RESUME_MUST_MATCH = (
     "augment",
     "epochs",
     "schedule",
+    "ema",  # the EMA's state is in the checkpoint: dropping or adding it mid-run is refused
 )

@@ -42,14 +42,11 @@ def plot_curves(metrics_path: Path, out: Path) -> Path:
         x = [r["step"] for r in epochs]
         loss_ax.plot(x, [r["val_loss"] for r in epochs], "o-", label="validation")
         acc_ax.plot([r["epoch"] for r in epochs], [100 * r["val_top1"] for r in epochs], "o-", label="top-1")
-        if "val_top5" in epochs[0]:
-            acc_ax.plot(
-                [r["epoch"] for r in epochs], [100 * r["val_top5"] for r in epochs], "s--", label="top-5"
-            )
-        if "ema_top1" in epochs[0]:
-            acc_ax.plot(
-                [r["epoch"] for r in epochs], [100 * r["ema_top1"] for r in epochs], "^-", label="EMA top-1"
-            )
+        # A resumed run may add or drop the EMA: each curve has the epochs that recorded it.
+        for key, style, label in (("val_top5", "s--", "top-5"), ("ema_top1", "^-", "EMA top-1")):
+            having = [r for r in epochs if key in r]
+            if having:
+                acc_ax.plot([r["epoch"] for r in having], [100 * r[key] for r in having], style, label=label)
         best = max(100 * r["val_top1"] for r in epochs)
         acc_ax.set_title(f"validation accuracy (best top-1 {best:.2f}%)")
     # Log scale: an early validation spike (BatchNorm statistics still settling) would flatten the rest.

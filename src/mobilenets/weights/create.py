@@ -136,8 +136,8 @@ def _with_weights(name: str | None, weights: str | Path, overrides: dict[str, An
 
 def _check_matches(name: str, implied: dict[str, Any], arch: str, width: float, path: Path) -> None:
     base, _ = parse_model_name(name)
-    wanted_width = implied.get("width_mult")
-    if arch != base or (wanted_width is not None and abs(wanted_width - width) > 1e-9):
+    wanted_width = implied.get("width_mult", 1.0)  # a name without a width means α = 1, as it builds
+    if arch != base or abs(wanted_width - width) > 1e-9:
         raise ValueError(
             f"asked for {name!r}, but {path} holds {arch} at width_mult={width:g}. Use "
             f"create_model('{arch}_{width}', weights=...) or pick the matching weights."

@@ -135,6 +135,8 @@ def load_state_dict_checked(model: MobileNet, state: dict[str, torch.Tensor], st
     """
     check_state_fits(model, {key: tuple(value.shape) for key, value in state.items()}, strict, state)
     own = model.state_dict()
+    if not strict:  # a features-only model loads the backbone of a classifier's file: drop the head
+        state = {key: value for key, value in state.items() if key in own}
     wrong_type = [
         key for key, value in state.items() if own[key].is_floating_point() and not value.is_floating_point()
     ]
