@@ -23,7 +23,6 @@ from mobilenets import create_model, save_weights
 from mobilenets.cli import main
 from mobilenets.cli.failures import EXIT_CODES, EXIT_PARTIAL, EXIT_USAGE
 from mobilenets.printable import printable
-
 from tests.bad_inputs import FAIL, OK, BadInput, make_bad_checkpoints, make_bad_images, make_bad_weights
 
 FAILURE_CODES = set(EXIT_CODES) - {0}
