@@ -14,7 +14,7 @@ from mobilenets import create_model, save_weights
 from mobilenets.data.datasets import ArrayDataset, DataSplits
 from mobilenets.train.config import TrainConfig
 from mobilenets.train.distributed import DistributedContext, weights_digest
-from mobilenets.train.prepare_model import build_model, prepare_model, set_backbone_frozen, set_bn_momentum
+from mobilenets.train.prepare_model import model_for_run, prepare_model, set_backbone_frozen, set_bn_momentum
 
 CLASSES = ["ant", "bee", "cat"]
 
@@ -32,7 +32,7 @@ def batchnorms(model: nn.Module) -> list[nn.BatchNorm2d]:
 
 def test_a_fresh_model_gets_the_data_classes_labels_and_the_training_size() -> None:
     config = TrainConfig(model="mobilenet_v1", width_mult=0.25, dropout=0.3, progress=False)
-    model = build_model(config, splits(), resolution=48)
+    model = model_for_run(config, splits(), resolution=48)
     assert model.config.arch == "mobilenet_v1" and model.config.width_mult == 0.25
     assert model.config.num_classes == 3
     assert isinstance(model.classifier, nn.Linear) and model.classifier.out_features == 3
@@ -45,7 +45,7 @@ def test_a_fresh_model_gets_the_data_classes_labels_and_the_training_size() -> N
 
 def test_without_a_width_the_name_decides_it() -> None:
     config = TrainConfig(model="mobilenet_v2_0.35", progress=False)
-    model = build_model(config, splits(), resolution=32)
+    model = model_for_run(config, splits(), resolution=32)
     assert model.config.arch == "mobilenet_v2" and model.config.width_mult == 0.35
     assert model.config.dropout == 0.2  # V2's own default when none is given
     assert model.stem.conv.out_channels == 16  # make_divisible(32 * 0.35) = 16
@@ -65,7 +65,7 @@ def pretrained(tmp_path: Path) -> Path:
 def test_pretrained_weights_get_a_new_head_for_a_different_class_count(pretrained: Path) -> None:
     file_state = create_model(weights=pretrained).state_dict()
     config = TrainConfig(model="ignored", pretrained=str(pretrained), progress=False)
-    model = build_model(config, splits(), resolution=64)
+    model = model_for_run(config, splits(), resolution=64)
     assert model.training  # ready to train, not the eval mode a loaded file comes in
     assert model.config.arch == "mobilenet_v3_small" and model.config.width_mult == 0.25
     assert model.config.num_classes == 3 and model.classifier.out_features == 3
@@ -81,7 +81,7 @@ def test_pretrained_weights_with_the_same_class_count_keep_their_head(pretrained
     file_state = create_model(weights=pretrained).state_dict()
     config = TrainConfig(pretrained=str(pretrained), dropout=0.05, progress=False)
     five = ["v", "w", "x", "y", "z"]
-    model = build_model(config, splits(five), resolution=32)
+    model = model_for_run(config, splits(five), resolution=32)
     assert torch.equal(model.state_dict()["classifier.weight"], file_state["classifier.weight"])
     assert model.labels == five  # the data's names, not the file's
     assert model.config.dropout == 0.05

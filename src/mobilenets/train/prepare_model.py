@@ -18,7 +18,7 @@ from mobilenets.train.recipe import Recipe, resolve
 from mobilenets.weights.create import create_model
 
 
-def build_model(config: TrainConfig, splits: DataSplits, resolution: int) -> MobileNet:
+def model_for_run(config: TrainConfig, splits: DataSplits, resolution: int) -> MobileNet:
     """The network to train: fresh from the registry, or pretrained with its head replaced.
 
     Args:
@@ -68,7 +68,7 @@ def prepare_model(
     """
     device = context.device
     torch.manual_seed(config.seed)  # the same initial weights whatever the rank
-    model = build_model(config, splits, resolution).to(device)
+    model = model_for_run(config, splits, resolution).to(device)
     seed_everything(config.seed + context.rank)  # but each rank its own augmentations
     recipe = resolve(
         family_bn_momentum=FAMILY_DEFAULTS[model.config.spec.family].bn_momentum,
