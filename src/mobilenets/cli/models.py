@@ -23,7 +23,7 @@ def models_table(names: list[str]) -> Table:
     """A table with one row per model: name, alpha, input size, parameters, output shape."""
     table = Table(title="mobilenets models")
     for column in ("model", "α", "input", "parameters", "output shape", "official weights", "sizes"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for name in names:
         model = create_model(name).eval()
         cfg = model.config
@@ -40,7 +40,7 @@ def models_table(names: list[str]) -> Table:
             f"{params:,}",
             str(tuple(out.shape)),
             ", ".join(sources) or "none",
-            ", ".join(map(str, sizes)) if sources else "",
+            "/".join(map(str, sizes)) if sources else "",
         )
     return table
 
@@ -49,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
     names = args.names or published_models()
     for name in names:
         parse_model_name(name)  # fail fast, with close matches, before building anything
-    Console().print(models_table(names))
+    Console(width=max(Console().width, 130)).print(models_table(names))  # never elide a name
     return 0
