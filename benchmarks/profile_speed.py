@@ -1,4 +1,4 @@
-"""How long ``mobilenets.cost.profiler`` takes for every zoo model at 224 x 224 (target: under 1 s).
+"""How long ``mobilenets.profile`` takes for each model with official weights at 224 px (target: under 1 s).
 
 Each figure is the wall time of one complete call: building the model from its name
 (weight initialisation included), the counting forward pass, and the report. The first

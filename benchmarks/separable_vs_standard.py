@@ -3,7 +3,7 @@
 For each (M, N, K, D_F) the script prints three figures side by side:
 
 - analytic: 1/N + 1/K^2, the V1 paper's Section 3.1;
-- counted: separable / standard Mult-Adds, counted by ``mobilenets.cost.profiler`` on the two layers;
+- counted: separable / standard Mult-Adds, counted by ``mobilenets.profile`` on the two layers;
 - CPU time: the measured time of the separable pair over the standard convolution (batch 1,
   no grad; the fastest of ``torch.utils.benchmark``'s blocks of runs, which is the figure least
   disturbed by other processes on a shared machine).

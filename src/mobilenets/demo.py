@@ -41,7 +41,7 @@ from mobilenets.weights.create import create_model
 # With 35 epochs and crops of 50-100% of the frame, held-out top-1 ranged 98.0-99.1% over seeds:
 # no margin over the 98% target on a CPU whose arithmetic differs. Crops of 80-100% (the digits
 # fill their 32 px frame, and a half-frame crop can cut a 7 into a 1) and 60 epochs lifted every
-# seed (see docs/training.md). No flips: a mirrored 2 or 7 is not a digit. Precise BN (on by
+# seed (see benchmarks/results/demo_seeds.md). No flips: a mirrored 2 or 7 is not a digit. Precise BN (on by
 # default) recomputes the BatchNorm statistics before every evaluation and weights file.
 DEMO_RECIPE: dict[str, Any] = {
     "data": "digits",
@@ -65,7 +65,7 @@ TARGET_TOP1, TARGET_SECONDS = 0.98, 180.0
 
 
 def print_profile(console: Console, model: nn.Module, resolution: int) -> None:
-    """Step 1: the model's exact cost, by kind of layer (``mobilenets.cost.profiler``)."""
+    """Step 1: the model's exact cost, by kind of layer (``mobilenets.profile``)."""
     report = profile(model, resolution)
     console.print(report.kinds_table())
     console.print(report.summary())

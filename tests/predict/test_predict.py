@@ -16,7 +16,6 @@ from mobilenets.data.images import load_image
 from mobilenets.models.preprocess import preprocess_image
 from mobilenets.weights.convert import convert_weights
 from mobilenets.weights.file_format import load_model
-
 from tests.keras_reference import build, logits, randomize
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")  # bundled with scikit-image

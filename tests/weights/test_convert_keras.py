@@ -154,3 +154,15 @@ def test_not_a_keras_file_is_refused_clearly(tmp_path: Path) -> None:
     bogus.write_bytes(b"not hdf5 at all")
     with pytest.raises(ConversionError, match=r"bogus.h5 is not an HDF5 file"):
         convert_weights(bogus, tmp_path / "x.safetensors")
+
+
+def test_a_legacy_file_listing_a_layer_it_does_not_hold_is_refused(tmp_path: Path) -> None:
+    """A half-written official-style .h5: ``layer_names`` names a group that is missing."""
+    path = save_keras(build("v1", 0.25, 128, False), tmp_path / "mobilenet_2_5_128_tf.h5")
+    with h5py.File(path, "a") as handle:
+        group = handle.get("model_weights", handle)
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]]
+        victim = next(n for n in names if n in group and group[n].attrs.get("weight_names", []).size)
+        del group[victim]
+    with pytest.raises(ConversionError, match=rf"lists layer '{victim}' but holds no data for it"):
+        convert_weights(path, tmp_path / "x.safetensors")

@@ -1,12 +1,4 @@
-"""``mobilenets demo``: the main job end to end on the built-in digits (``mobilenets.demo``).
-
-1. Print the model's profile.
-2. Train a small MobileNetV1 from scratch (α = 0.5 at 32 px: a few minutes on 2 CPU cores).
-3. Evaluate the best weights on the held-out 25%.
-4. Predict a few held-out samples.
-5. Write the plots (training curves, confusion matrix, the predicted samples).
-6. Deploy the trained model: ONNX and int8 export with parity checks, then a short bench table.
-"""
+"""``mobilenets demo``: the main job end to end on the built-in digits (the steps: ``mobilenets.demo``)."""
 
 from __future__ import annotations
 

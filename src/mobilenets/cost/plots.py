@@ -46,7 +46,7 @@ def plot_breakdown(report: ProfileReport, path: str | Path) -> Path:
     """Bar charts of the share of Mult-Adds and of parameters taken by each kind of layer.
 
     Args:
-        report: what ``mobilenets.cost.profiler`` returned.
+        report: what ``mobilenets.profile`` returned.
         path: where to write the PNG.
 
     Returns:

@@ -1,4 +1,4 @@
-"""The result of ``mobilenets.cost.profiler``: per-layer costs, totals, a breakdown by kind.
+"""The result of ``mobilenets.profile``: per-layer costs, totals, a breakdown by kind.
 
 Kept apart from the counter so that the counting rules stay short enough to check by eye.
 The report renders as a terminal table (rich), a dict, JSON and CSV.

@@ -1,6 +1,6 @@
 """The papers' cost tables, recomputed from our models: paper | ours | difference.
 
-Every "ours" figure is counted by ``mobilenets.cost.profiler`` on the network that
+Every "ours" figure is counted by ``mobilenets.profile`` on the network that
 ``create_model`` builds, so these tables test the model zoo and the counter together.
 """
 

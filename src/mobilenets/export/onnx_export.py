@@ -9,7 +9,7 @@ The file carries everything a consumer needs in its ``metadata_props``, as JSON 
 - ``producer`` / ``folded_batchnorm`` / ``input_layout``.
 
 So a program with only onnxruntime, numpy and Pillow can preprocess and label images exactly
-as this package does (``tests/test_export_onnx.py`` checks that in a clean subprocess).
+as this package does (``tests/export/test_export_onnx.py`` checks that in a clean subprocess).
 """
 
 from __future__ import annotations

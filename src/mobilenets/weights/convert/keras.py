@@ -91,6 +91,8 @@ def _read_legacy(group: Any) -> list[KerasLayer]:
     """Layers of a legacy HDF5 weights group, in model order."""
     layers = []
     for layer_name in (_decode(n) for n in group.attrs["layer_names"]):
+        if layer_name not in group:
+            raise ConversionError(_missing(f"layer {layer_name!r}"))
         layer_group = group[layer_name]
         weight_names = [_decode(n) for n in layer_group.attrs.get("weight_names", [])]
         if not weight_names:
@@ -98,11 +100,20 @@ def _read_legacy(group: Any) -> list[KerasLayer]:
         arrays = {}
         for weight_name in weight_names:
             role = weight_name.split("/")[-1].split(":")[0]  # 'conv1_bn/gamma:0' -> 'gamma'
+            if weight_name not in layer_group:
+                raise ConversionError(_missing(f"weight {weight_name!r}"))
             arrays[role] = np.asarray(layer_group[weight_name])
         if "depthwise_kernel" in arrays:
             arrays["kernel"] = arrays["depthwise_kernel"]
         layers.append(KerasLayer(layer_name, _kind(layer_name, arrays), arrays))
     return layers
+
+
+def _missing(what: str) -> str:
+    return (
+        f"the file lists {what} but holds no data for it: it is truncated or damaged; "
+        "download or save it again"
+    )
 
 
 _KERAS3_NAME = re.compile(r"^(?P<cls>[a-z0-9_]+?)(?:_(?P<index>\d+))?$")
