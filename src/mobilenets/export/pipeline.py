@@ -24,6 +24,7 @@ from mobilenets.export.runtimes import Runner, runner_for_file
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.output_paths import check_output_file
 from mobilenets.weights.create import create_model
+from mobilenets.weights.safe_load import WEIGHT_SUFFIXES
 
 ExportFormat = Literal["onnx", "executorch"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch")
@@ -62,8 +63,16 @@ def eager_predictor(model: MobileNet) -> Runner:
 
 
 def default_output(source: str | Path | MobileNet, export_format: str, int8: bool) -> Path:
-    """``weights.safetensors`` -> ``weights.onnx`` / ``weights.int8.onnx`` / ``weights.pte`` ..."""
-    stem = "model" if isinstance(source, MobileNet) else Path(str(source)).stem
+    """``weights.safetensors`` -> ``weights.onnx`` / ``weights.int8.onnx`` / ``weights.pte`` ...
+
+    A model name keeps its width: ``mobilenet_v1_0.25`` -> ``mobilenet_v1_0.25.onnx``.
+    """
+    if isinstance(source, MobileNet):
+        stem = "model"
+    elif Path(source).is_file() or Path(source).suffix in WEIGHT_SUFFIXES:
+        stem = Path(source).stem
+    else:  # a model name, whose width looks like a suffix
+        stem = Path(str(source)).name
     return Path(f"{stem}{'.int8' if int8 else ''}{SUFFIXES[export_format]}")
 
 

@@ -74,7 +74,7 @@ def check_config(path: str | Path, raw: Any) -> MobileNetConfig:
     if unknown:
         raise _fail(path, f"config.{unknown[0]}", raw[unknown[0]], f"unknown field; known: {sorted(known)}")
     arch = raw.get("arch", MobileNetConfig.arch)
-    if arch not in ARCHITECTURES:
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise _fail(path, "config.arch", arch, f"one of {sorted(ARCHITECTURES)}")
     bounds = {
         "width_mult": (_number, lambda v: 0 < v <= MAX_WIDTH_MULT, f"a number in (0, {MAX_WIDTH_MULT:g}]"),
