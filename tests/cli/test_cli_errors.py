@@ -59,7 +59,9 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("how", ["flag-before", "flag-after", "environment"])
-def test_debug_shows_the_traceback_of_an_expected_failure(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debug_shows_the_traceback_of_an_expected_failure(
+    how: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["profile", "mobilenet_v1", "--width", "inf"]
     if how == "flag-before":
         args = ["--debug", *args]
@@ -67,8 +69,9 @@ def test_debug_shows_the_traceback_of_an_expected_failure(how: str, monkeypatch:
         args = [*args, "--debug"]
     else:
         monkeypatch.setenv("MOBILENETS_DEBUG", "1")
-    with pytest.raises(ValueError, match="width_mult=inf"):
-        main(args)
+    assert main(args) == EXIT_USAGE  # the same exit code as without --debug
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError" in err and "width_mult=inf" in err
 
 
 def test_profile_counts_a_large_input_without_allocating_it(capsys: pytest.CaptureFixture[str]) -> None:
@@ -465,3 +468,26 @@ def test_weights_of_a_non_real_dtype_are_refused(
     assert main(["eval", "--data", "digits", "--weights", str(tmp_path / "int8.safetensors")]) == EXIT_USAGE
     (line,) = lines_of(capsys)
     assert "int8.safetensors" in line and "stem.conv.weight has dtype torch.int8" in line
+
+
+def test_profile_plot_into_a_missing_folder_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing" / "k.png"
+    assert main(["profile", "mobilenet_v1", "--plot", str(target)]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table: refused before the profile ran
+    assert str(target) in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+def test_export_without_its_runtime_is_one_line_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        "mobilenets.cli.export.runtime_missing", lambda name: f"{name} is not installed: pip install it"
+    )
+    assert main(["export", "mobilenet_v1", "--format", "executorch"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1
+    assert lines[0].startswith("mobilenets export: error:") and "executorch is not installed" in lines[0]

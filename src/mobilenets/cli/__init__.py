@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -96,11 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             command, debug = args.command, args.debug
             code: int = args.handler(args)
         except (Exception, KeyboardInterrupt, Terminated) as error:
-            if debug_requested(debug):
-                raise
             reported = report(command or "", error)
             if reported is None:  # a bug: the traceback is what a report needs
                 raise
+            if debug_requested(debug):  # the traceback too, but the same exit code
+                traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
             return reported
     return code
 

@@ -6,9 +6,8 @@ import argparse
 import sys
 
 from rich.console import Console
-from rich.markup import escape
 
-from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
 from mobilenets.export.pipeline import export_model
 from mobilenets.export.runtimes import runtime_missing
@@ -49,9 +48,8 @@ def run(args: argparse.Namespace) -> int:
     needed = ("onnx", "onnxruntime") if args.export_format == "onnx" else ("executorch",)
     for runtime in needed:
         missing = runtime_missing(runtime)
-        if missing:
-            console.print(f"[red]mobilenets export: {escape(missing)}[/]")
-            return EXIT_USAGE
+        if missing:  # the boundary prints it as one line on stderr, exit 2
+            raise ValueError(f"--format {args.export_format}: {missing}")
     if args.calib is not None and not args.int8:
         console.print("[yellow]--calib given without --int8: its images only feed the fp32 parity check[/]")
     result = export_model(

@@ -22,6 +22,7 @@ from mobilenets.cost.plots import (
 )
 from mobilenets.cost.profiler import profile
 from mobilenets.cost.reproduce import compare_with_paper, comparison_table, grid_table
+from mobilenets.output_paths import check_output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     # intra-op threads, a busy machine makes it up to ten times slower (threads spin against
     # other processes); one thread costs little here and keeps the command fast everywhere.
     # The setting is restored on the way out, for callers that run main() in-process.
-    if args.plot and not args.plot.lower().endswith(".png"):  # fail before the work, not after
-        raise ValueError(f"--plot {args.plot}: the path must end in .png; plots are written as PNG")
+    if args.plot:  # fail before the work, not after
+        check_output_file(args.plot, (".png",), "--plot")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

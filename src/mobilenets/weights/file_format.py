@@ -27,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 from mobilenets.atomic_files import atomic_write_bytes
 from mobilenets.models.mobilenet import MobileNet, MobileNetConfig
 from mobilenets.models.preprocess import PreprocessConfig
+from mobilenets.output_paths import check_output_file
 from mobilenets.printable import brief
 from mobilenets.weights.metadata import (
     DAMAGED,
@@ -95,14 +96,18 @@ def save_weights(
 
     Args:
         model: the model; its ``config`` and ``preprocess`` are stored with the tensors.
-        path: destination (conventionally ``*.safetensors``).
+        path: destination, a ``.safetensors`` file (its folder is created). Anything else (an
+            image, a folder, a device, another suffix) is refused before writing.
         labels: class names, one per output; defaults to ``model.labels``.
         source: free text recording the weights' origin.
 
     Returns:
         The path written.
-    """
 
+    Raises:
+        ValueError: ``path`` does not end in ``.safetensors`` or is not a file that may be written.
+    """
+    path = check_output_file(path, (".safetensors",), "the weights file", create_parent=True)
     return atomic_write_bytes(path, weights_bytes(model, labels=labels, source=source))
 
 
