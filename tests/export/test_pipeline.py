@@ -34,7 +34,7 @@ def listing(folder: Path) -> set[str]:
         ("weights.safetensors", "onnx", True, "weights.int8.onnx"),
         ("weights.safetensors", "executorch", False, "weights.pte"),
         ("weights.safetensors", "executorch", True, "weights.int8.pte"),
-        (Path("runs/quick/final.safetensors"), "onnx", False, "final.onnx"),  # in the current folder
+        (Path("runs/quick/final.safetensors"), "onnx", False, "runs/quick/final.onnx"),  # beside it
         ("mobilenet_v2_keras.h5", "executorch", False, "mobilenet_v2_keras.pte"),
         ("mobilenet_v2", "onnx", False, "mobilenet_v2.onnx"),
     ],
@@ -159,7 +159,7 @@ def test_an_output_that_is_the_source_file_is_refused_and_kept(workdir: Path, th
     with pytest.raises(ValueError, match=r"which this command reads; writing would destroy it"):
         export_model(str(source), "onnx", out=out)
     with pytest.raises(ValueError, match=r"which this command reads"):
-        export_model(str(source), "onnx")  # the default output, model.onnx in the current folder, too
+        export_model(str(source), "onnx")  # the default output, model.onnx beside it, too
     assert source.read_bytes() == b"precious"
     assert listing(workdir) == ({"model.onnx", "link.onnx"} if through_link else {"model.onnx"})
 

@@ -221,3 +221,12 @@ def test_eval_on_an_image_folder_checks_the_classes(
     other = save_weights(model, tmp_path / "other.safetensors", labels=["ant", "bee"])
     assert main(["eval", "--data", str(data), "--weights", str(other)]) == 2
     assert "differ from the data's ['cat', 'dog']" in capsys.readouterr().err
+
+
+def test_a_mistyped_model_name_is_refused_before_the_data_is_read(tmp_path: Path) -> None:
+    config = TrainConfig(
+        data=str(tmp_path / "no-such-folder"), model="mobilenet_v5", out=str(tmp_path / "run")
+    )
+    with pytest.raises(ValueError, match=r"unknown model 'mobilenet_v5'\. Did you mean 'mobilenet_v2'"):
+        fit(config)  # not "data directory ... does not exist": the name is checked first
+    assert not (tmp_path / "run").exists()

@@ -186,8 +186,25 @@ def test_find_official_names_the_missing_size() -> None:
 
 
 def test_find_official_refuses_an_unknown_variant_and_an_unknown_source() -> None:
-    with pytest.raises(ValueError, match="timm publishes no weights for 'mobilenet_v2'") as error:
+    with pytest.raises(ValueError, match="no official timm model of that name") as error:
         find_official("mobilenet_v2", "timm:mobilenetv2_999")
-    assert "mobilenet_v2_1.4" in str(error.value)  # what timm does have
+    assert "mobilenetv2_140" in str(error.value)  # what timm does have
+    # a real timm model, but of another architecture: the models timm has are listed
+    with pytest.raises(ValueError, match="timm publishes no weights for 'mobilenet_v2'") as error:
+        find_official("mobilenet_v2", "timm:mobilenetv3_large_100")
+    assert "mobilenet_v2_1.4" in str(error.value)
     with pytest.raises(ValueError, match="weights='hub' is unknown; use 'torchvision', 'timm', 'keras'"):
         find_official("mobilenet_v2", "hub")
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "one_known"),
+    [
+        ("timm:bogus_model", "timm model", "mobilenetv2_100"),
+        ("torchvision:IMAGENET1K_V9", "torchvision release", "IMAGENET1K_V2"),
+    ],
+)
+def test_an_unknown_variant_is_named_as_such(source: str, kind: str, one_known: str) -> None:
+    """Not 'publishes no weights for mobilenet_v2' followed by a list holding mobilenet_v2."""
+    with pytest.raises(ValueError, match=rf"no official {kind} of that name; known: .*{one_known}"):
+        find_official("mobilenet_v2", source)

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="int8: leave weight rounding to the quantizer, without correcting the biases for it",
     )
-    parser.add_argument("--out", help="output file (default: the weights' name, .onnx / .int8.onnx / .pte)")
+    parser.add_argument("--out", help="output file (default: beside the weights, .onnx / .int8.onnx / .pte)")
     parser.set_defaults(handler=run)
 
 

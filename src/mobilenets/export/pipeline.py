@@ -63,17 +63,19 @@ def eager_predictor(model: MobileNet) -> Runner:
 
 
 def default_output(source: str | Path | MobileNet, export_format: str, int8: bool) -> Path:
-    """``weights.safetensors`` -> ``weights.onnx`` / ``weights.int8.onnx`` / ``weights.pte`` ...
+    """``run/weights.safetensors`` -> ``run/weights.onnx`` / ``run/weights.int8.onnx`` / ``.pte`` ...
 
-    A model name keeps its width: ``mobilenet_v1_0.25`` -> ``mobilenet_v1_0.25.onnx``.
+    A weights file's export goes beside it, so two runs' ``final.safetensors`` never export to
+    the same file. A model name (which keeps its width: ``mobilenet_v1_0.25.onnx``) or a model
+    object (``model.onnx``) exports into the current folder.
     """
+    tail = f"{'.int8' if int8 else ''}{SUFFIXES[export_format]}"
     if isinstance(source, MobileNet):
-        stem = "model"
-    elif Path(source).is_file() or Path(source).suffix in WEIGHT_SUFFIXES:
-        stem = Path(source).stem
-    else:  # a model name, whose width looks like a suffix
-        stem = Path(str(source)).name
-    return Path(f"{stem}{'.int8' if int8 else ''}{SUFFIXES[export_format]}")
+        return Path(f"model{tail}")
+    path = Path(source)
+    if path.is_file() or path.suffix in WEIGHT_SUFFIXES:
+        return path.with_name(path.stem + tail)
+    return Path(path.name + tail)  # a model name, whose width looks like a suffix
 
 
 def export_model(
@@ -92,7 +94,7 @@ def export_model(
         source: a weight file, a registry name or a ``MobileNet``.
         export_format: 'onnx' or 'executorch'.
         out: the file to write (default: the weight file's name with the format's suffix,
-            in the current folder).
+            beside a weights file, else in the current folder).
         int8: quantize (ONNX: ONNX Runtime static QDQ per-channel; ExecuTorch: XNNPACK PT2E).
         calib: with ``int8``, a folder of images or ``'digits'``; part of it calibrates, the
             rest is held out for the agreement check.

@@ -9,6 +9,7 @@ from typing import Any
 from mobilenets.config_dicts import config_from_dict, config_to_dict
 from mobilenets.data.augment import POLICIES
 from mobilenets.models.mobilenet import MAX_INPUT_SIZE
+from mobilenets.models.registry import parse_model_name
 from mobilenets.train.optim import OPTIMIZERS, SCHEDULES, ScheduleConfig
 
 # The schedule's defaults live in one place, ScheduleConfig; the run's settings start from them.
@@ -122,6 +123,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise a ValueError naming the setting, its value and what is allowed."""
+        if not self.pretrained:  # a typo in the name is found before the data is scanned
+            parse_model_name(self.model)
         checks: list[tuple[bool, str, object, str]] = [
             (self.epochs >= 1, "epochs", self.epochs, ">= 1"),
             # BatchNorm needs two images to estimate a batch's mean and variance.

@@ -215,6 +215,12 @@ def find_official(model: str, source: str) -> OfficialWeights:
             continue
         return entry
     offered = sorted({e.model for e in OFFICIAL_WEIGHTS if e.source == source})
+    variants = sorted({e.variant for e in OFFICIAL_WEIGHTS if e.source == source and e.variant})
+    if variant and offered and variant.split(".")[0] not in variants:
+        kind = "timm model" if source == "timm" else f"{source} release"
+        raise ValueError(
+            f"weights={source}:{variant}: no official {kind} of that name; known: {', '.join(variants)}"
+        )
     if not offered:
         raise ValueError(f"weights={source!r} is unknown; use 'torchvision', 'timm', 'keras' or a file path")
     raise ValueError(
