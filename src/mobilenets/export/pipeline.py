@@ -23,8 +23,7 @@ from mobilenets.export.quantize import quantize_onnx
 from mobilenets.export.runtimes import Runner, runner_for_file
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.output_paths import check_output_file
-from mobilenets.weights.create import create_model
-from mobilenets.weights.safe_load import WEIGHT_SUFFIXES
+from mobilenets.weights.create import create_model, is_file_source
 
 ExportFormat = Literal["onnx", "executorch"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch")
@@ -73,7 +72,7 @@ def default_output(source: str | Path | MobileNet, export_format: str, int8: boo
     if isinstance(source, MobileNet):
         return Path(f"model{tail}")
     path = Path(source)
-    if path.is_file() or path.suffix in WEIGHT_SUFFIXES:
+    if is_file_source(source):  # as create_model tells a file from a name
         return path.with_name(path.stem + tail)
     return Path(path.name + tail)  # a model name, whose width looks like a suffix
 

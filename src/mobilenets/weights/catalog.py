@@ -222,7 +222,8 @@ def find_official(model: str, source: str) -> OfficialWeights:
             f"weights={source}:{variant}: no official {kind} of that name; known: {', '.join(variants)}"
         )
     if not offered:
-        raise ValueError(f"weights={source!r} is unknown; use 'torchvision', 'timm', 'keras' or a file path")
+        known = ", ".join(repr(name) for name in SOURCES)
+        raise ValueError(f"weights={source!r} is unknown; use {known} or a file path")
     raise ValueError(
         f"{source} publishes no weights for {model!r} ({wanted[0]}, width {wanted[1]:g}, {wanted[2]} px). "
         f"It has: {', '.join(offered)}."

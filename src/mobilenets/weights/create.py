@@ -64,7 +64,7 @@ def create_model(
             model, or fields that contradict the name or the weights. The message names the
             file or the name, and the fix.
     """
-    if name is not None and _is_file_source(name):
+    if name is not None and is_file_source(name):
         if weights is not None:
             raise ValueError(f"{name} is a weights file and weights={weights!s} is given too; give one")
         name, weights = None, name
@@ -86,7 +86,7 @@ def create_model(
     return model
 
 
-def _is_file_source(source: str | Path) -> bool:
+def is_file_source(source: str | Path) -> bool:
     """A path rather than a model name: it exists, or it ends in a weights suffix.
 
     A typo in a file name is then reported as a missing file, not as an unknown model.
