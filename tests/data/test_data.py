@@ -1,6 +1,8 @@
 """Training data: ImageFolder layouts, pre-flight errors, unreadable images, and the epoch order."""
 
+import contextlib
 import functools
+import io
 import operator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from mobilenets.data.datasets import (
     Unreadable,
     build_datasets,
     check_batch_size,
+    class_folders,
     collate_skipping,
     make_loader,
 )
@@ -167,3 +170,25 @@ def test_training_loader_drops_the_last_partial_batch() -> None:
     assert [len(labels) for _, labels in loader] == [4, 4]
     loader = make_loader(dataset, batch_size=4, train=False)  # type: ignore[arg-type]
     assert [len(labels) for _, labels in loader] == [4, 4, 2]
+
+
+def test_pillow_warnings_about_damaged_headers_never_escape_the_parallel_probe(tmp_path: Path) -> None:
+    # Pillow warns "Corrupt EXIF data" about this header and then fails; the probes run in threads,
+    # and warnings.catch_warnings is process-wide, so one probe could once re-arm the "error"
+    # filter (pytest's setting here) while another was still reading such a header.
+    damaged = b"II*\x00\x08\x00\x00\x00" + np.random.default_rng(13).integers(0, 256, 512, np.uint8).tobytes()
+    with pytest.warns(UserWarning, match="Corrupt EXIF"), contextlib.suppress(Exception):
+        Image.open(io.BytesIO(damaged))  # the premise: this header does make Pillow warn
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        Image.new("RGB", (8, 8)).save(folder / "fine.png")
+        for index in range(150):
+            (folder / f"damaged{index}.tiff").write_bytes(damaged)
+    unreadable: dict[str, str] = {}
+    found = class_folders(tmp_path, unreadable)
+    assert {name: [p.name for p in files] for name, files in found.items()} == {
+        "a": ["fine.png"],
+        "b": ["fine.png"],
+    }
+    assert len(unreadable) == 300

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,7 +175,11 @@ def class_folders(root: Path, unreadable: dict[str, str] | None = None) -> dict[
         if unreadable is not None:
             unreadable.update({str(path): reason for path, reason in not_files.items()})
     every = [path for files in found.values() for path in files]
-    with ThreadPoolExecutor(PROBE_THREADS) as pool:
+    # warnings.catch_warnings is not thread-safe: a probe leaving it restores the filters another
+    # probe still relies on, so Pillow's warnings about damaged headers are silenced here, once,
+    # in this thread, for the whole pool.
+    with warnings.catch_warnings(), ThreadPoolExecutor(PROBE_THREADS) as pool:
+        warnings.simplefilter("ignore")
         reasons = dict(zip(every, pool.map(probe_image, every), strict=True))
     bad = {path: reason for path, reason in reasons.items() if reason is not None}
     if unreadable is not None:
