@@ -31,6 +31,7 @@ from mobilenets.data.digits import split_digits
 from mobilenets.export.parity import format_parity
 from mobilenets.export.pipeline import export_model
 from mobilenets.export.runtimes import runtime_missing
+from mobilenets.models.registry import paper_input_size, parse_model_name
 from mobilenets.train.config import TrainConfig
 from mobilenets.train.evaluate_weights import eval_table, evaluate_weights
 from mobilenets.train.loop import fit
@@ -91,7 +92,10 @@ def run_demo(
     print_profile(
         console,
         create_model(
-            config.model, width_mult=config.width_mult, resolution_mult=resolution / 224, num_classes=10
+            config.model,
+            width_mult=config.width_mult,
+            resolution_mult=resolution / paper_input_size(parse_model_name(config.model)[0]),
+            num_classes=10,
         ),
         resolution,
     )

@@ -99,6 +99,7 @@ def test_to_dict_and_to_json_hold_every_figure_in_plain_types() -> None:
     assert data["model"] == "toy" and data["input_size"] == [3, 32, 32] and data["convention"] == "MACs"
     assert data["totals"] == {
         "mult_adds": TOTAL_MULT_ADDS,
+        "attention_mult_adds": 0,
         "params": TOTAL_PARAMS,
         "model_params": MODEL_PARAMS,
     }

@@ -70,8 +70,8 @@ def test_create_conv2d_uses_dynamic_padding_only_where_it_matters() -> None:
 
 
 def test_unknown_activation_names_choices() -> None:
-    with pytest.raises(ValueError, match=r"act='gelu'.*relu6"):
-        create_activation("gelu")
+    with pytest.raises(ValueError, match=r"act='swish'.*relu6"):
+        create_activation("swish")
 
 
 def test_depthwise_separable_has_named_parts_and_multiplier() -> None:

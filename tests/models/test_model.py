@@ -30,6 +30,11 @@ FINAL_WIDTH = {
     "mobilenet_v3_large_minimal": 1280,
     "mobilenet_v3_small": 1024,
     "mobilenet_v3_small_minimal": 1024,
+    "mobilenet_v4_conv_small": 1280,
+    "mobilenet_v4_conv_medium": 1280,
+    "mobilenet_v4_conv_large": 1280,
+    "mobilenet_v4_hybrid_medium": 1280,
+    "mobilenet_v4_hybrid_large": 1280,
 }
 
 

@@ -13,6 +13,11 @@ BASE_NAMES = [
     "mobilenet_v3_large_minimal",
     "mobilenet_v3_small",
     "mobilenet_v3_small_minimal",
+    "mobilenet_v4_conv_large",
+    "mobilenet_v4_conv_medium",
+    "mobilenet_v4_conv_small",
+    "mobilenet_v4_hybrid_large",
+    "mobilenet_v4_hybrid_medium",
 ]
 
 

@@ -10,6 +10,9 @@ Convention (the papers' and torchvision's):
   ``out_h * out_w * out_channels * (k_h * k_w * in_channels / groups)`` multiply-accumulates;
   a linear layer ``in_features * out_features``. Other layer types are not counted.
 - Bias additions, batch norm, activations, pooling and element-wise operations are free.
+- Attention (MobileNetV4's hybrids) costs ``heads * queries * keys * (key_dim + value_dim)`` for
+  Q·Kᵀ and attention·V, reported as the kind 'attention matmul' and kept out of the conv +
+  linear total; the attention's projections are 1x1 convolutions and counted as such.
 - Parameters of a row are the layer's own (weight and bias). Batch-norm parameters belong to
   no row; ``ProfileReport.model_params`` counts every parameter of the model.
 
@@ -27,10 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobilenets.cost.report import KIND_FC, KIND_SE, LayerCost, ProfileReport
+from mobilenets.cost.report import KIND_ATTENTION, KIND_FC, KIND_SE, LayerCost, ProfileReport
 from mobilenets.models.layers import InvertedResidual, SqueezeExcite
+from mobilenets.models.mobile_mqa import AttentionMatmuls, MobileMQA
 from mobilenets.models.mobilenet import MAX_INPUT_SIZE, MobileNet
 from mobilenets.models.registry import build_model
+from mobilenets.models.uib import FusedInvertedBottleneck, UniversalInvertedBottleneck
 
 KIND_SE_SCALE = "se scale"
 KIND_RESIDUAL = "residual add"
@@ -104,11 +109,28 @@ def _resolve_input_size(model: nn.Module, input_size: int | Sequence[int] | None
     return channels, size[0], size[1]
 
 
+def _attention_hook(name: str, rows: list[LayerCost]) -> Any:
+    def hook(_module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        query, key, value = inputs  # (B, heads, queries, d), (B, 1, keys, d), (B, 1, keys, d_v)
+        heads, queries, key_dim = query.shape[1:]
+        keys, value_dim = key.shape[2], value.shape[3]
+        mult_adds = heads * queries * keys * (key_dim + value_dim)
+        rows.append(LayerCost(name, KIND_ATTENTION, tuple(output.shape[1:]), mult_adds, 0))
+
+    return hook
+
+
+RESIDUAL_BLOCKS = (InvertedResidual, UniversalInvertedBottleneck, FusedInvertedBottleneck, MobileMQA)
+
+
 def _counting_hooks(model: nn.Module, rows: list[LayerCost], elementwise: bool) -> list[Any]:
     """Attach one hook per costed module; each appends its row when the module runs."""
     se_members = {id(sub) for m in model.modules() if isinstance(m, SqueezeExcite) for sub in m.modules()}
     handles = []
     for name, module in model.named_modules():
+        if isinstance(module, AttentionMatmuls):
+            handles.append(module.register_forward_hook(_attention_hook(name, rows)))
+            continue
         kind: str | None = None
         per_output = 0  # Mult-Adds for each output element
         if isinstance(module, nn.Conv2d):
@@ -119,7 +141,7 @@ def _counting_hooks(model: nn.Module, rows: list[LayerCost], elementwise: bool) 
             kind, per_output = KIND_FC, module.in_features
         elif elementwise and isinstance(module, SqueezeExcite):
             kind, per_output = KIND_SE_SCALE, 1
-        elif elementwise and isinstance(module, InvertedResidual) and module.has_skip:
+        elif elementwise and isinstance(module, RESIDUAL_BLOCKS) and module.has_skip:
             kind, per_output = KIND_RESIDUAL, 1
         elif elementwise and isinstance(module, nn.Hardswish):
             kind, per_output = KIND_HARDSWISH, 1

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 KIND_FC = "fully connected"
 KIND_SE = "squeeze-excite"
+# Q·Kᵀ and attention·V of the V4 hybrids: products of two activations, not layers with weights.
+# Kept out of ``total_mult_adds`` so that conv + linear totals compare with V1-V3 and the papers.
+KIND_ATTENTION = "attention matmul"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class LayerCost:
     Args:
         name: qualified module name, e.g. 'blocks.3.dw.conv'.
         kind: 'standard KxK', 'depthwise KxK', 'pointwise 1x1', 'squeeze-excite',
-            'fully connected', or an element-wise kind when those are counted.
+            'fully connected', 'attention matmul', or an element-wise kind when those are counted.
         output_shape: the layer's output without the batch dimension, e.g. (64, 112, 112).
         mult_adds: multiply-accumulate operations for one image.
         params: the layer's own parameters (weight and bias).
@@ -80,7 +83,13 @@ class ProfileReport:
 
     @property
     def total_mult_adds(self) -> int:
-        return sum(layer.mult_adds for layer in self.layers)
+        """Mult-Adds of every costed layer except the attention matmuls (``attention_mult_adds``)."""
+        return sum(layer.mult_adds for layer in self.layers if layer.kind != KIND_ATTENTION)
+
+    @property
+    def attention_mult_adds(self) -> int:
+        """Mult-Adds of the attention matrix products (Q·Kᵀ and attention·V); 0 without attention."""
+        return sum(layer.mult_adds for layer in self.layers if layer.kind == KIND_ATTENTION)
 
     @property
     def total_params(self) -> int:
@@ -91,7 +100,8 @@ class ProfileReport:
         """Sum the rows of each kind; the largest share of Mult-Adds first.
 
         Returns:
-            One ``KindShare`` per kind present, percentages relative to this report's totals.
+            One ``KindShare`` per kind present. Percentages are of all the counted work (the
+            attention matmuls included) and of ``total_params``.
         """
         mult_adds: dict[str, int] = defaultdict(int)
         params: dict[str, int] = defaultdict(int)
@@ -100,7 +110,8 @@ class ProfileReport:
             mult_adds[layer.kind] += layer.mult_adds
             params[layer.kind] += layer.params
             counts[layer.kind] += 1
-        total_ma, total_p = self.total_mult_adds or 1, self.total_params or 1
+        total_ma = (self.total_mult_adds + self.attention_mult_adds) or 1
+        total_p = self.total_params or 1
         shares = [
             KindShare(kind, counts[kind], mult_adds[kind], params[kind],
                       100 * mult_adds[kind] / total_ma, 100 * params[kind] / total_p)
@@ -125,6 +136,7 @@ class ProfileReport:
             "convention": self.convention,
             "totals": {
                 "mult_adds": self.total_mult_adds,
+                "attention_mult_adds": self.attention_mult_adds,
                 "params": self.total_params,
                 "model_params": self.model_params,
             },
@@ -168,6 +180,14 @@ class ProfileReport:
                 writer.writerow([layer.name, layer.kind, shape, layer.mult_adds, layer.params])
         return buffer.getvalue()
 
+    def _caption(self) -> str:
+        if not self.attention_mult_adds:
+            return self.convention
+        return (
+            f"{self.convention}; the total leaves out the {self.attention_mult_adds:,} Mult-Adds of "
+            "attention matmuls, listed as their own kind"
+        )
+
     def _title(self) -> str:
         channels, height, width = self.input_size
         return f"{self.model} at {height}x{width}x{channels}"
@@ -176,7 +196,7 @@ class ProfileReport:
         """A rich table with one row per layer and the totals as its footer."""
         from rich.table import Table  # rich loads only when a table is drawn
 
-        table = Table(title=self._title(), caption=self.convention, show_footer=True)
+        table = Table(title=self._title(), caption=self._caption(), show_footer=True)
         table.add_column("layer", footer="total")
         table.add_column("kind")
         table.add_column("output", justify="right")
@@ -193,11 +213,14 @@ class ProfileReport:
         """A rich table with one row per kind: absolute figures and percentages."""
         from rich.table import Table
 
-        table = Table(title=f"{self._title()}: cost by kind", caption=self.convention, show_footer=True)
+        table = Table(title=f"{self._title()}: cost by kind", caption=self._caption(), show_footer=True)
+        attention_pct = (
+            100 * self.attention_mult_adds / ((self.total_mult_adds + self.attention_mult_adds) or 1)
+        )
         table.add_column("kind", footer="total")
         table.add_column("layers", justify="right", footer=str(len(self.layers)))
         table.add_column("Mult-Adds", justify="right", footer=f"{self.total_mult_adds:,}")
-        table.add_column("%", justify="right", footer="100.00")
+        table.add_column("%", justify="right", footer=f"{100 - attention_pct:.2f}")
         table.add_column("params", justify="right", footer=f"{self.total_params:,}")
         table.add_column("%", justify="right", footer="100.00")
         for s in self.by_kind():
@@ -209,8 +232,13 @@ class ProfileReport:
 
     def summary(self) -> str:
         """One line: the totals in millions."""
+        attention = (
+            f" (+ {_millions(self.attention_mult_adds)} in attention matmuls)"
+            if self.attention_mult_adds
+            else ""
+        )
         return (
-            f"{self._title()}: {_millions(self.total_mult_adds)} Mult-Adds, "
+            f"{self._title()}: {_millions(self.total_mult_adds)} Mult-Adds{attention}, "
             f"{_millions(self.model_params)} parameters ({self.total_params:,} in costed layers)"
         )
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ActName = Literal["relu", "relu6", "hardswish", "hardsigmoid", "identity"]
+ActName = Literal["relu", "relu6", "hardswish", "hardsigmoid", "gelu", "identity"]
 PaddingMode = Literal["symmetric", "tf_same"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -21,6 +21,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu6": nn.ReLU6,
     "hardswish": nn.Hardswish,
     "hardsigmoid": nn.Hardsigmoid,
+    "gelu": nn.GELU,  # exact (erf); MobileNetV4-Hybrid-L's released weights use it
     "identity": nn.Identity,
 }
 
@@ -61,6 +62,12 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
+
+
+def has_residual(stride: int, in_channels: int, out_channels: int) -> bool:
+    """The skip rule of every residual MobileNet block (V2, V3, V4): the block's output can be added
+    to its input exactly when it keeps both the resolution (stride 1) and the width."""
+    return stride == 1 and in_channels == out_channels
 
 
 def create_activation(name: str) -> nn.Module:
@@ -214,7 +221,7 @@ class InvertedResidual(nn.Module):
         options: ConvOptions = ConvOptions(),
     ) -> None:
         super().__init__()
-        self.has_skip = stride == 1 and in_channels == out_channels
+        self.has_skip = has_residual(stride, in_channels, out_channels)
         self.expand = (
             ConvBnAct(in_channels, expanded_channels, 1, act=act, options=options)
             if expanded_channels != in_channels

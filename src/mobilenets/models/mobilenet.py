@@ -1,7 +1,7 @@
-"""One MobileNet module, built from a paper table (``specs.py``) and a config.
+"""One MobileNet module, built from a paper table (``models.specs``) and a config.
 
-The same class builds V1, V2 and V3; the family only decides the block type and how channel
-counts are rounded under the width multiplier. The interface follows timm:
+The same class builds V1, V2, V3 and V4; the family and the row types decide the blocks and how
+channel counts are rounded under the width multiplier. The interface follows timm:
 ``forward_features`` -> ``forward_head`` -> logits, plus a ``features_only`` mode.
 """
 
@@ -25,8 +25,19 @@ from mobilenets.models.layers import (
     create_activation,
     make_divisible,
 )
+from mobilenets.models.mobile_mqa import MobileMQA
 from mobilenets.models.preprocess import PreprocessConfig
-from mobilenets.models.specs import ARCHITECTURES, ArchSpec, BlockSpec
+from mobilenets.models.specs import (
+    ARCHITECTURES,
+    ArchSpec,
+    BlockSpec,
+    ConvRow,
+    FusedIBRow,
+    MQARow,
+    Row,
+    UIBRow,
+)
+from mobilenets.models.uib import FusedInvertedBottleneck, UniversalInvertedBottleneck
 
 MIN_INPUT_SIZE = 32  # five stride-2 stages reduce 32 px to a single 1x1 cell
 # The official models span α 0.25-1.4; α = 4 (16x the parameters of α = 1) leaves ample room,
@@ -49,11 +60,14 @@ class FamilyDefaults:
 
 # V1: Keras (the only published PyTorch-convertible V1 weights): BN eps 1e-3, Keras momentum
 # 0.99 (0.01 in PyTorch's convention), dropout 1e-3. V2: torchvision's BN defaults and dropout.
-# V3: torchvision and TF both use eps 1e-3 and momentum 0.01, dropout 0.2.
+# V3: torchvision and TF both use eps 1e-3 and momentum 0.01, dropout 0.2. V4: timm's weights
+# (the only ones) use PyTorch's BN defaults; dropout 0.2 as for V2/V3 (the training presets set
+# the paper's per-model rates).
 FAMILY_DEFAULTS = {
     "v1": FamilyDefaults(bn_eps=1e-3, bn_momentum=0.01, dropout=1e-3),
     "v2": FamilyDefaults(bn_eps=1e-5, bn_momentum=0.1, dropout=0.2),
     "v3": FamilyDefaults(bn_eps=1e-3, bn_momentum=0.01, dropout=0.2),
+    "v4": FamilyDefaults(bn_eps=1e-5, bn_momentum=0.1, dropout=0.2),
 }
 
 
@@ -64,8 +78,10 @@ class MobileNetConfig:
     Args:
         arch: a key of ``specs.ARCHITECTURES``, e.g. 'mobilenet_v2'.
         width_mult: alpha, the width multiplier: every layer's channels scale by it.
-        resolution_mult: rho; sets the default input size to round(224 * rho). Any input of
-            at least 32x32 still works: the network is fully convolutional up to pooling.
+        resolution_mult: rho; sets the default input size to round(paper size * rho), where the
+            paper size is 224 for V1-V3 and the table's own input for V4 (256 for Conv-M, 384
+            for Conv-L). Any input of at least 32x32 still works: the network is fully
+            convolutional up to pooling.
         depth_multiplier: depthwise channel multiplier in the *Keras* sense: each input
             channel of a depthwise conv gets this many filters. Beware the naming trap:
             TF-slim's ``depth_multiplier`` argument is the width multiplier alpha.
@@ -104,13 +120,13 @@ class MobileNetConfig:
 
     @property
     def default_input_size(self) -> int:
-        return round(224 * self.resolution_mult)
+        return round(self.spec.input_size * self.resolution_mult)
 
     def validate(self) -> None:
         """Raise a ValueError naming the parameter, its value and what is allowed."""
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch={self.arch!r} is unknown; choose one of {sorted(ARCHITECTURES)}")
-        family = self.spec.family
+        family, paper_size = self.spec.family, self.spec.input_size
         _require(
             math.isfinite(self.width_mult) and 0 < self.width_mult <= MAX_WIDTH_MULT,
             "width_mult",
@@ -118,16 +134,16 @@ class MobileNetConfig:
             f"a number in (0, {MAX_WIDTH_MULT:g}]",
         )
         _require(
-            math.isfinite(self.resolution_mult) and 0 < self.resolution_mult <= MAX_INPUT_SIZE / 224,
+            math.isfinite(self.resolution_mult) and 0 < self.resolution_mult <= MAX_INPUT_SIZE / paper_size,
             "resolution_mult",
             self.resolution_mult,
-            f"a number in (0, {MAX_INPUT_SIZE / 224:.2f}] (input size at most {MAX_INPUT_SIZE} px)",
+            f"a number in (0, {MAX_INPUT_SIZE / paper_size:.2f}] (input size at most {MAX_INPUT_SIZE} px)",
         )
         _require(
             self.default_input_size >= MIN_INPUT_SIZE,
             "resolution_mult",
             self.resolution_mult,
-            f">= {MIN_INPUT_SIZE / 224:.4f} (input size {MIN_INPUT_SIZE} px is the minimum)",
+            f">= {MIN_INPUT_SIZE / paper_size:.4f} (input size {MIN_INPUT_SIZE} px is the minimum)",
         )
         _require(
             isinstance(self.depth_multiplier, int) and self.depth_multiplier >= 1,
@@ -147,6 +163,12 @@ class MobileNetConfig:
             _require(self.bn_eps > 0, "bn_eps", self.bn_eps, "> 0")
         if self.bn_momentum is not None:
             _require(0.0 <= self.bn_momentum <= 1.0, "bn_momentum", self.bn_momentum, "0 <= m <= 1")
+        if family == "v4" and self.depth_multiplier != 1:
+            raise ValueError(
+                f"depth_multiplier={self.depth_multiplier} contradicts arch={self.arch!r}: V4's "
+                "blocks have no depthwise channel multiplier (neither the paper nor the released "
+                "weights). Drop depth_multiplier, or use width_mult."
+            )
         if not self.spec.separable and self.depth_multiplier != 1:
             raise ValueError(
                 f"depth_multiplier={self.depth_multiplier} contradicts arch={self.arch!r}: that "
@@ -160,12 +182,12 @@ class MobileNetConfig:
             if self.act is not None:
                 raise ValueError(
                     f"act={self.act!r} contradicts arch={self.arch!r}: only V1 takes act; the "
-                    "V2/V3 activations are fixed by the paper's table. Drop the act argument."
+                    "V2-V4 activations are fixed by the paper's table. Drop the act argument."
                 )
             if self.min_depth is not None:
                 raise ValueError(
                     f"min_depth={self.min_depth} contradicts arch={self.arch!r}: min_depth is "
-                    "V1's rounding rule; V2/V3 round with make_divisible. Drop min_depth."
+                    "V1's rounding rule; V2-V4 round with make_divisible. Drop min_depth."
                 )
         for index in self.out_indices:
             _require(
@@ -218,11 +240,11 @@ class FeatureInfo:
 
 
 class MobileNet(nn.Module):
-    """MobileNet V1, V2 or V3 built from ``config``.
+    """MobileNet V1, V2, V3 or V4 built from ``config``.
 
     Layout (module names are stable; converters and the profiler rely on them):
-    ``stem`` -> ``blocks.0`` ... ``blocks.N`` -> ``final_conv`` (V2/V3) -> ``global_pool``
-    -> ``head_fc`` + ``head_act`` (V3) -> ``dropout`` -> ``classifier``.
+    ``stem`` -> ``blocks.0`` ... ``blocks.N`` -> ``final_conv`` (V2-V4) -> ``global_pool``
+    -> ``head_conv`` (V4) or ``head_fc`` + ``head_act`` (V3) -> ``dropout`` -> ``classifier``.
     """
 
     def __init__(self, config: MobileNetConfig | None = None, **kwargs: Any) -> None:
@@ -243,6 +265,8 @@ class MobileNet(nn.Module):
         # 1. Stem: a full 3x3 stride-2 convolution.
         stem_act = cfg.act if spec.family == "v1" and cfg.act else spec.stem_act
         channels = self._scale(spec.stem_channels)
+        if spec.family == "v4" and cfg.width_mult < 1:
+            channels = spec.stem_channels  # timm keeps V4's stem whole below alpha 1 ("fix_stem")
         self.stem = ConvBnAct(cfg.in_chans, channels, 3, 2, act=stem_act, options=options)
 
         # 2. Body: one block per table row repeat; record where each reduction ends.
@@ -252,7 +276,7 @@ class MobileNet(nn.Module):
         paper_channels = spec.stem_channels  # the table's own widths, at alpha = 1
         for row in spec.blocks:
             out_channels = self._scale(row.out)
-            for repeat in range(row.repeats):
+            for repeat in range(row.repeats if isinstance(row, BlockSpec) else 1):
                 stride = row.stride if repeat == 0 else 1
                 blocks.append(self._make_block(row, channels, paper_channels, out_channels, stride, options))
                 channels, paper_channels = out_channels, row.out
@@ -278,13 +302,17 @@ class MobileNet(nn.Module):
         self._feature_modules = {self.feature_info[i].module for i in cfg.out_indices}
         self.num_features = channels
 
-        # 4. Head: pool, V3's 1x1 "NBN" layer (as a Linear: identical after 1x1 pooling; the
-        #    paper keeps it at 1280 / 1024 for every alpha), dropout, classifier.
+        # 4. Head: pool, then V3's 1x1 "NBN" layer (as a Linear: identical after 1x1 pooling)
+        #    or V4's 1x1 conv with BN, both 1280 / 1024 wide for every alpha; dropout, classifier.
+        self.head_conv: nn.Module = nn.Identity()
         self.head_fc: nn.Module = nn.Identity()
         self.head_act: nn.Module = nn.Identity()
         if spec.head_hidden and not cfg.features_only:
-            self.head_fc = nn.Linear(channels, spec.head_hidden)
-            self.head_act = create_activation(spec.head_act)
+            if spec.head_norm:
+                self.head_conv = ConvBnAct(channels, spec.head_hidden, 1, act=spec.head_act, options=options)
+            else:
+                self.head_fc = nn.Linear(channels, spec.head_hidden)
+                self.head_act = create_activation(spec.head_act)
             self.num_features = spec.head_hidden
         self.global_pool: nn.Module = nn.Identity()
         self.dropout: nn.Module = nn.Identity()
@@ -297,7 +325,7 @@ class MobileNet(nn.Module):
 
     # -- construction helpers -------------------------------------------------------------
     def _scale(self, channels: int) -> int:
-        """Channels at width multiplier alpha: V1 truncates (TF-slim), V2/V3 round to 8."""
+        """Channels at width multiplier alpha: V1 truncates (TF-slim), V2-V4 round to 8."""
         cfg = self.config
         if cfg.spec.family == "v1":
             assert cfg.min_depth is not None
@@ -306,7 +334,7 @@ class MobileNet(nn.Module):
 
     def _make_block(
         self,
-        row: BlockSpec,
+        row: Row,
         in_chs: int,
         paper_in_chs: int,
         out_chs: int,
@@ -314,6 +342,8 @@ class MobileNet(nn.Module):
         options: ConvOptions,
     ) -> nn.Module:
         cfg = self.config
+        if not isinstance(row, BlockSpec):
+            return self._make_v4_block(row, in_chs, paper_in_chs, out_chs, options)
         if row.expand is None:
             assert cfg.act is not None
             if not cfg.spec.separable:
@@ -338,6 +368,31 @@ class MobileNet(nn.Module):
             cfg.depth_multiplier,
             row.act,
             options,
+        )
+
+    def _make_v4_block(
+        self,
+        row: ConvRow | FusedIBRow | UIBRow | MQARow,
+        in_chs: int,
+        paper_in_chs: int,
+        out_chs: int,
+        options: ConvOptions,
+    ) -> nn.Module:
+        spec = self.config.spec
+        act, scale = spec.block_act, spec.layer_scale
+        if isinstance(row, ConvRow):
+            return ConvBnAct(in_chs, out_chs, row.kernel, row.stride, act=act, options=options)
+        if isinstance(row, MQARow):
+            return MobileMQA(
+                in_chs, out_chs, row.heads, row.key_dim, row.kv_stride, row.kv_kernel, options, scale
+            )
+        # The table gives the expanded width at alpha = 1; its ratio to the block's input is what
+        # scales (timm's exp_ratio), rounded to 8 like every other width.
+        expanded = make_divisible(in_chs * row.expanded / paper_in_chs)
+        if isinstance(row, FusedIBRow):
+            return FusedInvertedBottleneck(in_chs, out_chs, expanded, row.kernel, row.stride, act, options)
+        return UniversalInvertedBottleneck(
+            in_chs, out_chs, expanded, row.start_dw, row.mid_dw, row.stride, act, options, scale
         )
 
     @staticmethod
@@ -413,7 +468,7 @@ class MobileNet(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """(B, C, h, w) feature map -> (B, num_classes) logits, or (B, num_features) if pre_logits."""
-        x = self.global_pool(x).flatten(1)  # (B, C)
+        x = self.head_conv(self.global_pool(x)).flatten(1)  # (B, C)
         x = self.head_act(self.head_fc(x))
         if pre_logits:
             return x

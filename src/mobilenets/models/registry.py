@@ -2,7 +2,8 @@
 
 Base names map to a paper table. A TF-slim style suffix adds alpha and the input resolution:
 ``mobilenet_v1_0.75_192`` is V1 at width 0.75 for 192 px input, ``mobilenet_v2_1.4`` is V2
-at width 1.4 for the default 224 px.
+at width 1.4 for the default 224 px, ``mobilenet_v4_conv_medium_224`` is V4 Conv-M at 224 px
+instead of its paper's 256.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def register_model(name: str, factory: ModelFactory) -> None:
     _MODELS[name] = factory
 
 
+def paper_input_size(base: str) -> int:
+    """The input side at resolution multiplier 1: the paper table's (224, or V4's 256 / 384)."""
+    spec = ARCHITECTURES.get(base)
+    return spec.input_size if spec is not None else 224
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """The registered base names, optionally filtered by a shell-style pattern ('*v3*')."""
     names = sorted(_MODELS)
@@ -50,7 +57,7 @@ def parse_model_name(name: str) -> tuple[str, dict[str, Any]]:
         if match["alpha"]:
             implied["width_mult"] = float(match["alpha"])
         if match["size"]:
-            implied["resolution_mult"] = int(match["size"]) / 224
+            implied["resolution_mult"] = int(match["size"]) / paper_input_size(match["base"])
         return match["base"], implied
     close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

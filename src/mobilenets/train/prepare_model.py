@@ -11,6 +11,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mobilenets.data.datasets import DataSplits
 from mobilenets.models.mobilenet import FAMILY_DEFAULTS, MobileNet
+from mobilenets.models.registry import paper_input_size, parse_model_name
 from mobilenets.train.checkpoints import seed_everything
 from mobilenets.train.config import TrainConfig
 from mobilenets.train.distributed import DistributedContext
@@ -41,7 +42,7 @@ def model_for_run(config: TrainConfig, splits: DataSplits, resolution: int) -> M
         model = create_model(
             config.model,
             num_classes=len(splits.classes),
-            resolution_mult=resolution / 224,
+            resolution_mult=resolution / paper_input_size(parse_model_name(config.model)[0]),
             **width,
             **overrides,
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mobilenets.models.registry import parse_model_name
+from mobilenets.models.registry import paper_input_size, parse_model_name
 
 # Where official weights come from; ``weights='timm:<timm name>'`` or
 # ``'torchvision:<release>'`` picks one file where a source has several.
@@ -72,7 +72,8 @@ class OfficialWeights:
 def _canonical(model: str) -> tuple[str, float, int]:
     """(base, width, input size) of a model name, defaults filled in."""
     base, implied = parse_model_name(model)
-    return base, float(implied.get("width_mult", 1.0)), round(224 * implied.get("resolution_mult", 1.0))
+    size = round(paper_input_size(base) * implied.get("resolution_mult", 1.0))
+    return base, float(implied.get("width_mult", 1.0)), size
 
 
 def _model_name(base: str, width: float, size: int) -> str:

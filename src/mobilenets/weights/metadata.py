@@ -76,12 +76,13 @@ def check_config(path: str | Path, raw: Any) -> MobileNetConfig:
     arch = raw.get("arch", MobileNetConfig.arch)
     if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise _fail(path, "config.arch", arch, f"one of {sorted(ARCHITECTURES)}")
+    paper_size = ARCHITECTURES[arch].input_size
     bounds = {
         "width_mult": (_number, lambda v: 0 < v <= MAX_WIDTH_MULT, f"a number in (0, {MAX_WIDTH_MULT:g}]"),
         "resolution_mult": (
             _number,
-            lambda v: MIN_INPUT_SIZE <= 224 * v <= MAX_INPUT_SIZE,
-            f"a number giving an input size of {MIN_INPUT_SIZE}-{MAX_INPUT_SIZE} px (224 x it)",
+            lambda v: MIN_INPUT_SIZE <= paper_size * v <= MAX_INPUT_SIZE,
+            f"a number giving an input size of {MIN_INPUT_SIZE}-{MAX_INPUT_SIZE} px ({paper_size} x it)",
         ),
         "num_classes": (_integer, lambda v: 0 <= v <= MAX_CLASSES, f"an integer in [0, {MAX_CLASSES:,}]"),
         "in_chans": (_integer, lambda v: 1 <= v <= MAX_IN_CHANS, f"an integer in [1, {MAX_IN_CHANS}]"),
