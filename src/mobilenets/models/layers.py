@@ -15,6 +15,7 @@ from torch import nn
 
 ActName = Literal["relu", "relu6", "hardswish", "hardsigmoid", "gelu", "identity"]
 PaddingMode = Literal["symmetric", "tf_same"]
+AntiAlias = Literal["avg", "blur"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -35,11 +36,16 @@ class ConvOptions:
             'SAME', needed to reproduce TF/Keras-trained weights exactly).
         bn_eps: BatchNorm epsilon; TF-born weights use 1e-3, torchvision's V2 1e-5.
         bn_momentum: BatchNorm momentum in PyTorch's convention (1 - Keras momentum).
+        anti_alias: None, or how strided convolutions downsample without aliasing: the conv
+            runs at stride 1 and, after its BN and activation, a 2x2 average ('avg') or a
+            binomial blur ('blur') pools with the stride (Zhang 2019, "Making Convolutional
+            Networks Shift-Invariant Again"; timm's ``mobilenetv4_conv_aa_*`` / ``_blur_*``).
     """
 
     padding: PaddingMode = "symmetric"
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    anti_alias: AntiAlias | None = None
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -126,8 +132,42 @@ def create_conv2d(
     )
 
 
+class BlurPool(nn.Module):
+    """Blur with the binomial 3x3 filter [1, 2, 1]ᵀ[1, 2, 1] / 16, then keep every ``stride``-th pixel.
+
+    Zero padding of 1 on each side, one filter per channel; the filter is fixed, not learned,
+    so it is a buffer that no weights file carries.
+    """
+
+    filter: torch.Tensor
+
+    def __init__(self, channels: int, stride: int = 2) -> None:
+        super().__init__()
+        self.channels, self.stride = channels, stride
+        taps = torch.tensor([1.0, 2.0, 1.0]) / 4
+        self.register_buffer(
+            "filter", (taps[:, None] * taps[None, :]).expand(channels, 1, 3, 3).clone(), False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1)), self.filter, stride=self.stride, groups=self.channels)
+
+
+def create_anti_alias(kind: str, channels: int, stride: int) -> nn.Module:
+    """The pooling that downsamples after a stride-1 conv: 'avg' or 'blur' (see ``ConvOptions``)."""
+    if kind == "avg":
+        return nn.AvgPool2d(stride)
+    if kind == "blur":
+        return BlurPool(channels, stride)
+    raise ValueError(f"anti_alias={kind!r} is not known; choose 'avg', 'blur' or None")
+
+
 class ConvBnAct(nn.Sequential):
-    """Convolution, batch norm, activation: sub-layers ``conv``, ``bn``, ``act``."""
+    """Convolution, batch norm, activation: sub-layers ``conv``, ``bn``, ``act``.
+
+    With ``options.anti_alias`` and a stride above 1, the conv runs at stride 1 and a fourth
+    sub-layer ``aa`` downsamples after the activation.
+    """
 
     def __init__(
         self,
@@ -140,11 +180,15 @@ class ConvBnAct(nn.Sequential):
         options: ConvOptions = ConvOptions(),
     ) -> None:
         super().__init__()
+        anti_alias = options.anti_alias if stride > 1 else None
         self.conv = create_conv2d(
-            in_channels, out_channels, kernel_size, stride, groups=groups, padding=options.padding
-        )
+            in_channels, out_channels, kernel_size, 1 if anti_alias else stride, groups=groups,
+            padding=options.padding,
+        )  # fmt: skip
         self.bn = nn.BatchNorm2d(out_channels, eps=options.bn_eps, momentum=options.bn_momentum)
         self.act = create_activation(act)
+        if anti_alias:
+            self.aa = create_anti_alias(anti_alias, out_channels, stride)
 
 
 class SqueezeExcite(nn.Module):

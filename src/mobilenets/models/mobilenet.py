@@ -254,7 +254,8 @@ class MobileNet(nn.Module):
         self.config = config.resolved()
         cfg, spec = self.config, self.config.spec
         assert cfg.bn_eps is not None and cfg.bn_momentum is not None and cfg.dropout is not None
-        options = ConvOptions(cfg.padding, cfg.bn_eps, cfg.bn_momentum)
+        plain = ConvOptions(cfg.padding, cfg.bn_eps, cfg.bn_momentum)
+        options = dataclasses.replace(plain, anti_alias=spec.anti_alias)  # type: ignore[arg-type]
         size = cfg.default_input_size
         self.preprocess = PreprocessConfig(input_size=(cfg.in_chans, size, size))
         if cfg.in_chans != 3:  # ImageNet statistics only exist for RGB
@@ -267,7 +268,7 @@ class MobileNet(nn.Module):
         channels = self._scale(spec.stem_channels)
         if spec.family == "v4" and cfg.width_mult < 1:
             channels = spec.stem_channels  # timm keeps V4's stem whole below alpha 1 ("fix_stem")
-        self.stem = ConvBnAct(cfg.in_chans, channels, 3, 2, act=stem_act, options=options)
+        self.stem = ConvBnAct(cfg.in_chans, channels, 3, 2, act=stem_act, options=plain)  # never anti-aliased
 
         # 2. Body: one block per table row repeat; record where each reduction ends.
         trunk: list[tuple[str, int, int]] = [("stem", channels, 2)]  # (module, channels, reduction)
@@ -383,8 +384,9 @@ class MobileNet(nn.Module):
         if isinstance(row, ConvRow):
             return ConvBnAct(in_chs, out_chs, row.kernel, row.stride, act=act, options=options)
         if isinstance(row, MQARow):
+            plain = dataclasses.replace(options, anti_alias=None)  # keys and values keep a plain stride
             return MobileMQA(
-                in_chs, out_chs, row.heads, row.key_dim, row.kv_stride, row.kv_kernel, options, scale
+                in_chs, out_chs, row.heads, row.key_dim, row.kv_stride, row.kv_kernel, plain, scale
             )
         # The table gives the expanded width at alpha = 1; its ratio to the block's input is what
         # scales (timm's exp_ratio), rounded to 8 like every other width.

@@ -147,6 +147,8 @@ class ArchSpec:
         layer_scale: V4 hybrids: initial value of the per-channel scale on each residual
             branch (LayerScale); None for no scale.
         input_size: the paper's input side in pixels, the default at resolution multiplier 1.
+        anti_alias: None, 'avg' or 'blur': how the body's strided convs downsample (see
+            ``layers.ConvOptions``); the stem always uses a plain stride.
         paper: where the table comes from.
         separable: V1 only. False replaces every depthwise separable block by one standard
             k x k convolution with the same input and output widths: the "Conv MobileNet"
@@ -165,5 +167,6 @@ class ArchSpec:
     block_act: str = "relu"
     layer_scale: float | None = None
     input_size: int = 224
+    anti_alias: str | None = None
     paper: str = ""
     separable: bool = True
