@@ -27,8 +27,9 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy src/mobilenets
 
+# One worker per core, at most 4; whole test files go to one worker (module fixtures stay shared).
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # Opt-in: checks the torchvision and timm converters against those libraries themselves. Its own
 # venv, because torchvision/timm pin their torch version (a CUDA build: a few GB to download).

@@ -46,6 +46,19 @@ def digits_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mobilenets.train import fit
     from mobilenets.train.config import TrainConfig
 
-    out = tmp_path_factory.mktemp("digits")
-    config = TrainConfig(**{**DEMO_RECIPE, "epochs": 10, "out": str(out), "progress": False, "threads": 2})
-    return Path(fit(config).final_weights)
+    def train(out: Path) -> Path:
+        config = TrainConfig(
+            **{**DEMO_RECIPE, "epochs": 10, "out": str(out), "progress": False, "threads": 2}
+        )
+        return Path(fit(config).final_weights)
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return train(tmp_path_factory.mktemp("digits"))
+    # Under pytest-xdist, every worker would train its own copy: the first trains, the others wait
+    # for it and load the file. The parent of a worker's temp folder is this session's, shared.
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(str(shared / "digits.lock")):
+        done = shared / "digits" / "final.safetensors"
+        return done if done.exists() else train(shared / "digits")

@@ -25,8 +25,10 @@ from mobilenets.cost.paper_tables import (
 from mobilenets.cost.profiler import conv_kind
 from mobilenets.cost.report import KIND_ATTENTION
 from mobilenets.models.layers import InvertedResidual
+from mobilenets.models.mobile_mqa import MobileMQA
 from mobilenets.models.registry import parse_model_name
-from mobilenets.models.specs import ARCHITECTURES, full_convolution
+from mobilenets.models.specs import ARCHITECTURES, ArchSpec, ConvRow, FusedIBRow, MQARow, full_convolution
+from mobilenets.models.uib import UniversalInvertedBottleneck
 from mobilenets.weights.catalog import published_models
 
 # -- closed-form costs, from the specs alone -----------------------------------------------
@@ -41,6 +43,8 @@ def closed_form(name: str, size: int = 224, classes: int = 1000) -> tuple[int, i
     base, implied = parse_model_name(name)
     spec = ARCHITECTURES[base]
     alpha = implied.get("width_mult", 1.0)
+    if spec.family == "v4":
+        return closed_form_v4(spec, alpha, size, classes)[:2]
 
     def width(channels: float) -> int:  # V1: TF-slim truncation, floor 8; V2/V3: round to 8
         return max(int(channels * alpha), 8) if spec.family == "v1" else make_divisible(channels * alpha)
@@ -82,6 +86,76 @@ def closed_form(name: str, size: int = 224, classes: int = 1000) -> tuple[int, i
     return madds + c * classes, params + (c + 1) * classes
 
 
+def closed_form_v4(spec: ArchSpec, alpha: float, size: int, classes: int = 1000) -> tuple[int, int, int]:
+    """(conv + linear Mult-Adds, their parameters, attention matmul Mult-Adds) of a V4 table.
+
+    Block by block as the paper describes them: Conv2D is one k x k conv; FusedIB a k x k
+    expansion and a 1x1 projection; the UIB an optional depthwise k x k on the input, a 1x1
+    expansion, an optional depthwise on the expanded map (it takes the stride when present) and
+    a 1x1 projection; Mobile MQA a 1x1 query per head, one 1x1 key and value (after a
+    depthwise k x k stride-s downsampling of the input each, when s > 1), Q·Kᵀ and attention·V
+    at heads x queries x keys x key_dim each, and a 1x1 output. The 1280 head conv has no bias.
+    With anti-aliasing, strided convs in the body run at stride 1 and a pool downsamples.
+    """
+    anti_alias = getattr(spec, "anti_alias", None)
+
+    def width(channels: int) -> int:
+        return make_divisible(channels * alpha)
+
+    def conv(d: int, k: int, c_in: int, c_out: int, groups: int = 1) -> tuple[int, int]:
+        weights = k * k * c_in // groups * c_out
+        return d * d * weights, weights
+
+    def where(d: int, stride: int) -> int:  # the map a strided conv computes on
+        return d if anti_alias else math.ceil(d / stride)
+
+    d = math.ceil(size / 2)
+    c = spec.stem_channels if alpha < 1 else width(spec.stem_channels)  # the stem never narrows
+    parts = [conv(d, 3, 3, c)]
+    attention = 0
+    paper_c = spec.stem_channels
+    for row in spec.blocks:
+        c_out = width(row.out)
+        d_out = math.ceil(d / row.stride)
+        if isinstance(row, ConvRow):
+            parts.append(conv(where(d, row.stride), row.kernel, c, c_out))
+        elif isinstance(row, FusedIBRow):
+            e = make_divisible(c * row.expanded / paper_c)
+            parts += [conv(where(d, row.stride), row.kernel, c, e), conv(d_out, 1, e, c_out)]
+        elif isinstance(row, MQARow):
+            h, k = row.heads, row.key_dim
+            d_kv = math.ceil(d / row.kv_stride)
+            parts += [
+                conv(d, 1, c, h * k),
+                conv(d_kv, 1, c, k),
+                conv(d_kv, 1, c, k),
+                conv(d, 1, h * k, c_out),
+            ]
+            if row.kv_stride > 1:  # keys and values each downsampled by their own depthwise conv
+                parts += 2 * [conv(d_kv, row.kv_kernel, c, c, groups=c)]
+            attention += 2 * h * (d * d) * (d_kv * d_kv) * k
+        else:  # UIB
+            e = make_divisible(c * row.expanded / paper_c)
+            d_mid = d
+            if row.start_dw:
+                start_stride = 1 if row.mid_dw else row.stride
+                parts.append(
+                    conv(where(d, start_stride) if start_stride > 1 else d, row.start_dw, c, c, groups=c)
+                )
+                d_mid = math.ceil(d / start_stride)
+            parts.append(conv(d_mid, 1, c, e))
+            if row.mid_dw:
+                mid = where(d_mid, row.stride) if row.stride > 1 else d_mid
+                parts.append(conv(mid, row.mid_dw, e, e, groups=e))
+            parts.append(conv(d_out, 1, e, c_out))
+        d, c, paper_c = d_out, c_out, row.out
+    final = width(spec.final_conv_channels)
+    parts.append(conv(d, 1, c, final))
+    parts.append((final * spec.head_hidden, final * spec.head_hidden))  # on the pooled 1x1 map
+    parts.append((spec.head_hidden * classes, (spec.head_hidden + 1) * classes))
+    return sum(p[0] for p in parts), sum(p[1] for p in parts), attention
+
+
 @pytest.mark.parametrize(
     "name", [*published_models(), "mobilenet_v1_conv", "mobilenet_v1_0.5_160", "mobilenet_v3_large_192"]
 )
@@ -93,7 +167,82 @@ def test_closed_form_agrees_on_every_zoo_model(name: str) -> None:
     assert report.model_params == sum(p.numel() for p in model.parameters())
 
 
+V4_VARIANTS = [
+    "mobilenet_v4_conv_small",
+    "mobilenet_v4_conv_medium",
+    "mobilenet_v4_conv_large",
+    "mobilenet_v4_hybrid_medium",
+    "mobilenet_v4_hybrid_large",
+    "mobilenet_v4_conv_small_0.35",
+    "mobilenet_v4_conv_small_0.5",
+    "mobilenet_v4_hybrid_medium_0.75",
+    "mobilenet_v4_hybrid_large_0.75",
+    "mobilenet_v4_conv_medium_224",
+    "mobilenet_v4_hybrid_large_1.25_257",  # odd sizes: every stride-2 map rounds up
+]
+
+
+@pytest.mark.parametrize("name", V4_VARIANTS)
+def test_closed_form_agrees_on_v4(name: str) -> None:
+    base, implied = parse_model_name(name)
+    report = profile(name)
+    expected = closed_form_v4(ARCHITECTURES[base], implied.get("width_mult", 1.0), report.input_size[1])
+    assert (report.total_mult_adds, report.total_params, report.attention_mult_adds) == expected
+
+
 # -- acceptance: the papers' figures --------------------------------------------------------
+
+
+# Counted independently over timm's mobilenetv4_* modules with forward hooks (conv and linear
+# layers, the convention above); Q·Kᵀ and attention·V counted apart. At the paper's inputs
+# (issue 15, acceptance 2), and a few other sizes.
+@pytest.mark.parametrize(
+    ("name", "size", "conv_linear", "attention"),
+    [
+        ("mobilenet_v4_conv_small", 224, 186_005_568, 0),
+        ("mobilenet_v4_conv_medium", 256, 1_080_244_224, 0),
+        ("mobilenet_v4_conv_large", 384, 6_376_220_672, 0),
+        ("mobilenet_v4_hybrid_medium", 256, 1_229_240_320, 41_943_040),
+        ("mobilenet_v4_hybrid_large", 384, 7_372_138_496, 339_738_624),
+        ("mobilenet_v4_conv_medium_224", 224, 827_649_984, 0),
+        ("mobilenet_v4_hybrid_medium_224", 224, 941_725_120, 24_586_240),
+        ("mobilenet_v4_hybrid_large_256", 256, 3_277_899_776, 67_108_864),
+    ],
+)
+def test_v4_mult_adds_equal_a_count_over_timms_modules(
+    name: str, size: int, conv_linear: int, attention: int
+) -> None:
+    report = profile(name)  # at the size the name implies: the paper's input without a suffix
+    assert report.input_size == (3, size, size)
+    assert report.total_mult_adds == conv_linear
+    assert report.attention_mult_adds == attention
+    kinds = {s.kind: s.layers for s in report.by_kind()}
+    assert kinds.get(KIND_ATTENTION, 0) == (8 if attention else 0)  # one row per Mobile MQA
+
+
+def test_attention_is_a_kind_of_its_own_outside_the_total() -> None:
+    report = profile("mobilenet_v4_hybrid_medium")
+    attention = report.share(KIND_ATTENTION)
+    assert attention.mult_adds == report.attention_mult_adds and attention.params == 0
+    assert report.total_mult_adds == sum(r.mult_adds for r in report.layers if r.kind != KIND_ATTENTION)
+    # Shares are of all the counted work, attention included, so that they add up to 100.
+    assert sum(s.mult_adds_pct for s in report.by_kind()) == pytest.approx(100)
+    assert attention.mult_adds_pct == pytest.approx(100 * 41_943_040 / (1_229_240_320 + 41_943_040))
+    assert report.to_dict()["totals"]["attention_mult_adds"] == 41_943_040
+    assert "41.94 M in attention matmuls" in report.summary()
+    assert "41,943,040 Mult-Adds of attention matmuls" in report.render(by_kind=True)
+    assert profile("mobilenet_v4_conv_small").to_dict()["totals"]["attention_mult_adds"] == 0
+
+
+def test_elementwise_counts_v4_residual_adds() -> None:
+    uib = UniversalInvertedBottleneck(16, 16, 64, start_dw_kernel=3, mid_dw_kernel=3)
+    mqa = MobileMQA(16, 16, heads=2, key_dim=8)
+    for block in (uib, mqa):
+        extra = (
+            profile(block, (16, 8, 8), elementwise=True).total_mult_adds
+            - profile(block, (16, 8, 8)).total_mult_adds
+        )
+        assert extra == 16 * 8 * 8, block  # one addition per output element, ReLU and BN free
 
 
 @pytest.mark.parametrize(

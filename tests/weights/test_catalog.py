@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilenets.models.registry import parse_model_name
+from mobilenets.models.registry import paper_input_size, parse_model_name
 from mobilenets.weights.catalog import (
     OFFICIAL_WEIGHTS,
     SOURCES,
@@ -27,7 +27,8 @@ from mobilenets.weights.catalog import (
 
 def base_width_size(model: str) -> tuple[str, float, int]:
     base, implied = parse_model_name(model)
-    return base, implied.get("width_mult", 1.0), round(224 * implied.get("resolution_mult", 1.0))
+    size = paper_input_size(base)  # 224, or V4's table size (256 for Conv-M, 384 for Conv-L)
+    return base, implied.get("width_mult", 1.0), round(size * implied.get("resolution_mult", 1.0))
 
 
 def table_by_model() -> dict[tuple[str, float], list[tuple[str, int]]]:
@@ -144,6 +145,9 @@ def test_canonical_names() -> None:
     assert canonical_name("mobilenet_v3_large_0.75") == "mobilenet_v3_large_0.75_224"
 
 
+HF = "/resolve/main/model.safetensors"  # a Hugging Face repo's file
+
+
 @pytest.mark.parametrize(
     ("model", "source", "url_end"),
     [
@@ -157,12 +161,77 @@ def test_canonical_names() -> None:
         ("mobilenet_v1_0.5_160", "keras", "mobilenet_5_0_160_tf.h5"),
         ("mobilenet_v2_1.3_96", "keras", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.3_96.h5"),
         ("mobilenet_v3_small_minimal", "keras", "weights_mobilenet_v3_small_minimalistic_224_1.0_float.h5"),
+        # V4: timm's default tag at the paper's size; a tag picks its file (and its size)
+        ("mobilenet_v4_conv_small", "timm", "v4_conv_small.e2400_r224_in1k" + HF),
+        ("mobilenet_v4_conv_small", "timm:mobilenetv4_conv_small.e1200_r224_in1k", "e1200_r224_in1k" + HF),
+        ("mobilenet_v4_conv_small", "timm:mobilenetv4_conv_small.e3600_r256_in1k", "e3600_r256_in1k" + HF),
+        ("mobilenet_v4_conv_small_0.5", "timm", "v4_conv_small_050.e3000_r224_in1k" + HF),
+        ("mobilenet_v4_conv_medium", "timm", "v4_conv_medium.e500_r256_in1k" + HF),
+        ("mobilenet_v4_conv_medium_224", "timm", "v4_conv_medium.e500_r224_in1k" + HF),
+        ("mobilenet_v4_conv_large", "timm:mobilenetv4_conv_large", "v4_conv_large.e600_r384_in1k" + HF),
+        ("mobilenet_v4_hybrid_medium", "timm", "v4_hybrid_medium.e200_r256_in12k_ft_in1k" + HF),
+        ("mobilenet_v4_hybrid_large", "timm", "v4_hybrid_large.ix_e600_r384_in1k" + HF),
     ],
 )  # fmt: skip
 def test_find_official(model: str, source: str, url_end: str) -> None:
     entry = find_official(model, source)
     assert entry.url.endswith(url_end)
-    assert base_width_size(entry.model) == base_width_size(model)
+    if "." in source:  # a tag names one file, at its own size
+        assert base_width_size(entry.model)[:2] == base_width_size(model)[:2]
+    else:
+        assert base_width_size(entry.model) == base_width_size(model)
+
+
+# timm's MobileNetV4 files with ImageNet-1k classifiers (timm.list_models('mobilenetv4*',
+# pretrained=True), less the 11,821-class in12k tags).
+TIMM_V4_IN1K = {
+    "mobilenetv4_conv_small": ("e2400_r224_in1k", "e1200_r224_in1k", "e3600_r256_in1k"),
+    "mobilenetv4_conv_small_050": ("e3000_r224_in1k",),
+    "mobilenetv4_conv_medium": ("e500_r256_in1k", "e500_r224_in1k", "e250_r384_in12k_ft_in1k"),
+    "mobilenetv4_conv_large": ("e600_r384_in1k", "e500_r256_in1k"),
+    "mobilenetv4_hybrid_medium": ("e200_r256_in12k_ft_in1k", "ix_e550_r256_in1k", "ix_e550_r384_in1k",
+                                  "e500_r224_in1k"),
+    "mobilenetv4_hybrid_large": ("ix_e600_r384_in1k", "e600_r384_in1k"),
+    "mobilenetv4_conv_aa_large": ("e230_r448_in12k_ft_in1k", "e230_r384_in12k_ft_in1k", "e600_r384_in1k"),
+    "mobilenetv4_conv_blur_medium": ("e500_r224_in1k",),
+}  # fmt: skip
+
+
+def test_timm_v4_files_are_the_published_in1k_tags() -> None:
+    v4 = [e for e in OFFICIAL_WEIGHTS if e.timm_model and e.timm_model.startswith("mobilenetv4")]
+    assert [e.timm_model for e in v4] == [
+        f"{name}.{tag}" for name, tags in TIMM_V4_IN1K.items() for tag in tags
+    ]
+    for entry in v4:
+        assert entry.url == f"https://huggingface.co/timm/{entry.timm_model}/resolve/main/model.safetensors"
+        assert entry.sha256_prefix is None and entry.md5 is None  # the hub publishes none we could read
+        assert entry.file_name == f"{entry.timm_model}.safetensors"
+        base, width, size = base_width_size(entry.model)
+        name, tag = entry.timm_model.split(".")
+        assert size == int(re.search(r"_r(\d+)_", tag)[1])  # the tag's input size
+        assert (base, width) == {"mobilenetv4_conv_small_050": ("mobilenet_v4_conv_small", 0.5)}.get(
+            name, (name.replace("mobilenetv4_", "mobilenet_v4_"), 1.0)
+        )
+    # The first tag of each model is timm's default: plain 'timm' at the paper's size picks it
+    # (Conv-L-aa's default is for 448 px, the blur Conv-M's for 224 px: none at the paper's size).
+    for name, tags in TIMM_V4_IN1K.items():
+        if name in ("mobilenetv4_conv_aa_large", "mobilenetv4_conv_blur_medium"):
+            continue
+        model = {"mobilenetv4_conv_small_050": "mobilenet_v4_conv_small_0.5"}.get(
+            name, name.replace("mobilenetv4_", "mobilenet_v4_")
+        )
+        assert find_official(model, "timm").timm_model == f"{name}.{tags[0]}"
+        assert find_official(model, f"timm:{name}").timm_model == f"{name}.{tags[0]}"
+    assert published_sizes("mobilenet_v4_conv_medium") == [384, 256, 224]
+    assert published_sources("mobilenet_v4_hybrid_large") == ["timm"]
+
+
+def test_a_v4_tag_at_another_size_says_which_size_it_is() -> None:
+    with pytest.raises(ValueError, match=r"is for mobilenet_v4_conv_small_256 \(256 px\), not 224 px"):
+        find_official("mobilenet_v4_conv_small_224", "timm:mobilenetv4_conv_small.e3600_r256_in1k")
+    with pytest.raises(ValueError, match="no official timm model of that name"):
+        find_official("mobilenet_v4_conv_small", "timm:mobilenetv4_conv_small.e9_r224_in1k")
+    assert find_official("mobilenet_v4_conv_aa_large", "timm").timm_model.endswith("e230_r384_in12k_ft_in1k")
 
 
 def test_find_official_lists_what_a_source_has() -> None:

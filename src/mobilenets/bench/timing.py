@@ -6,8 +6,9 @@ instead of the one that happened to run during it. Each backend is warmed up (fi
 allocate, compile, pick kernels), then called repeatedly for at least ``min_seconds``; the
 median and 90th-percentile latency come from those calls.
 
-Achieved GMAC/s = the model's multiply-accumulates x batch / median latency, and its share of
-the estimated fp32 peak (``cpu_peak.py``) says how close a backend gets to the hardware limit.
+Achieved GMAC/s = the model's multiply-accumulates (attention matmuls included) x batch / median
+latency, and its share of the estimated fp32 peak (``cpu_peak.py``) says how close a backend gets
+to the hardware limit.
 For int8 backends the share is still taken of the *fp32* peak, so it can exceed what fp32 can do.
 """
 
@@ -158,7 +159,10 @@ def run_bench(
             model = source if isinstance(source, MobileNet) else create_model(source)
             model, name = model.eval(), _model_name(source)
             input_size = tuple(model.preprocess.input_size)
-            macs = profile(model, input_size).total_mult_adds  # the papers' Mult-Adds convention
+            # Every multiply-add the CPU does: the papers' conv + linear convention, plus the
+            # V4 hybrids' attention matmuls (Q·Kᵀ, attention·V), which cost time like any other.
+            cost = profile(model, input_size)
+            macs = cost.total_mult_adds + cost.attention_mult_adds
             report.macs[name] = macs
             cache = ExportCache(model, scratch / f"model{index}")
             for batch in batches:

@@ -2,7 +2,7 @@
 
     mobilenets profile NAME [--width A] [--resolution PIXELS | --resolution-mult R]
                             [--by-kind] [--elementwise] [--json | --csv] [--plot OUT.png]
-    mobilenets profile --paper v1|v2|v3 [--plot OUT.png]
+    mobilenets profile --paper v1|v2|v3|v4 [--plot OUT.png]
 
 With NAME, ``--plot`` draws the breakdown by kind; with ``--paper v1``, the α x ρ grid.
 """
@@ -21,7 +21,7 @@ from mobilenets.cost.plots import (
     plot_width_resolution_grid,
 )
 from mobilenets.cost.profiler import profile
-from mobilenets.cost.reproduce import compare_with_paper, comparison_table, grid_table
+from mobilenets.cost.reproduce import compare_with_paper, comparison_table, grid_table, quoted_table
 from mobilenets.output_paths import check_output_file
 
 
@@ -39,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     size.add_argument(
         "--resolution", type=int, metavar="PIXELS", help="input side in pixels (default: the model's own)"
     )
-    size.add_argument("--resolution-mult", type=float, metavar="R", help="ρ: input side round(224·ρ)")
+    size.add_argument(
+        "--resolution-mult",
+        type=float,
+        metavar="R",
+        help="ρ: input side round(paper input·ρ); the paper input is 224 (V4: 224, 256 or 384)",
+    )
     parser.add_argument("--by-kind", action="store_true", help="one row per kind of layer, with shares")
     parser.add_argument(
         "--elementwise", action="store_true", help="also count SE scaling, residual adds and hard-swish"
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_model(args: argparse.Namespace) -> int:
     if not args.name:
-        raise ValueError("give a model NAME (e.g. mobilenet_v1) or --paper v1|v2|v3")
+        raise ValueError("give a model NAME (e.g. mobilenet_v1) or --paper v1|v2|v3|v4")
     create_kwargs: dict[str, Any] = {}
     if args.width is not None:
         create_kwargs["width_mult"] = args.width
@@ -123,6 +128,9 @@ def _run_paper(args: argparse.Namespace) -> int:
     for comparison in compare_with_paper(args.paper):
         console.print(comparison_table(comparison))
         console.print()
+        if comparison.quoted:  # what only the paper has: accuracy and measured latency
+            console.print(quoted_table(comparison))
+            console.print()
     if args.paper == "v1":
         console.print(grid_table())
         if args.plot:

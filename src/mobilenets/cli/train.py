@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from mobilenets.train.checkpoints import CheckpointManager
 from mobilenets.train.config import AMP_MODES, TrainConfig
 from mobilenets.train.loop import fit
 from mobilenets.train.optim import OPTIMIZERS, SCHEDULES
+from mobilenets.train.presets import PRESET_NAMES, describe_preset, find_preset, preset_settings
 from mobilenets.weights.file_format import read_metadata
 
 __all__ = ["EXIT_DIVERGED", "config_from_args", "register", "run"]
@@ -54,7 +56,7 @@ def _data_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     )
     data.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step per process")
     data.add_argument("--workers", type=int, default=d.workers, help="data-loader processes")
-    data.add_argument("--augment", choices=POLICIES, default=d.augment, help="augmentation policy")
+    data.add_argument("--augment", choices=POLICIES, help=f"augmentation policy (default {d.augment})")
     data.add_argument("--crop-scale", type=_pair, default=d.crop_scale, help="random resized crop area range")
     data.add_argument("--no-hflip", dest="hflip", action="store_false", help="no horizontal flips")
 
@@ -80,15 +82,25 @@ def _model_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
 
 def _recipe_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     recipe = parser.add_argument_group("recipe")
-    recipe.add_argument("--epochs", type=int, default=d.epochs)
-    recipe.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    recipe.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        help="a published MobileNetV4 ImageNet recipe (AdamW, its lr, decay, schedule, dropout, "
+        "RandAugment); 'v4' picks the one of --model. Flags given explicitly win (docs/training.md)",
+    )
+    # Flags a preset sets default to None here, so that a value given on the command line, even
+    # one equal to the default, is told apart from no value; TrainConfig supplies the default.
+    recipe.add_argument("--epochs", type=int, help=f"(default {d.epochs})")
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     recipe.add_argument(
         "--lr",
         type=float,
         help="peak learning rate (default: 0.1 for sgd, 0.008 rmsprop, 0.001 adamw at a global batch of "
         "64, scaled linearly with the batch (adamw: square root); a tenth with --pretrained)",
     )
-    recipe.add_argument("--momentum", type=float, default=d.momentum)
+    recipe.add_argument(
+        "--momentum", type=float, help=f"SGD/RMSprop momentum, AdamW's beta1 (default {d.momentum})"
+    )
     recipe.add_argument(
         "--weight-decay",
         type=float,
@@ -97,19 +109,22 @@ def _recipe_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
     recipe.add_argument(
         "--no-depthwise-decay", dest="depthwise_decay", action="store_false", help="no decay on depthwise"
     )
-    recipe.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
+    recipe.add_argument("--schedule", choices=SCHEDULES, help=f"(default {d.schedule})")
     recipe.add_argument(
         "--warmup-epochs", type=float, help="linear warmup (default: 5%% of the steps, at most 5 epochs)"
     )
-    recipe.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio, help="cosine floor, × lr")
+    recipe.add_argument("--min-lr-ratio", type=float, help=f"cosine floor, × lr (default {d.min_lr_ratio})")
     recipe.add_argument("--decay-epochs", type=float, default=d.decay_epochs, help="step schedule period")
     recipe.add_argument("--decay-rate", type=float, default=d.decay_rate, help="step schedule factor")
-    recipe.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    recipe.add_argument("--label-smoothing", type=float, help=f"(default {d.label_smoothing})")
     recipe.add_argument(
         "--ema-decay", type=float, help="EMA decay; implies --ema (default: averages over 5%% of the steps)"
     )
     recipe.add_argument(
-        "--ema", action="store_true", help="keep an EMA of the weights; it is evaluated and saved"
+        "--ema",
+        action="store_true",
+        default=None,
+        help="keep an EMA of the weights; it is evaluated and saved",
     )
     recipe.add_argument(
         "--precise-bn-batches",
@@ -158,9 +173,14 @@ def _records_arguments(parser: argparse.ArgumentParser, d: TrainConfig) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The run's settings; with --pretrained, a --model that contradicts the file is refused."""
+    """The run's settings; with --pretrained, a --model that contradicts the file is refused.
+
+    Flags left out (None) take ``TrainConfig``'s defaults, or the --preset's values.
+    """
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names and not (k == "model" and v is None)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if getattr(args, "preset", None):
+        values = _with_preset(args.preset, values)
     if args.pretrained and args.model:
         stored = read_metadata(args.pretrained).config
         base, implied = parse_model_name(args.model)
@@ -171,6 +191,30 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                 f"at width {stored.width_mult:g}; drop --model (the file decides) or pick matching weights."
             )
     return TrainConfig(**values)
+
+
+def _with_preset(name: str, values: dict[str, object]) -> dict[str, object]:
+    """``values`` completed by the preset: what the command line gave is kept, the rest is the preset's."""
+    if values.get("pretrained"):
+        raise ValueError(
+            f"--preset {name} is a from-scratch ImageNet recipe; it does not apply to fine-tuning "
+            "--pretrained weights. Drop --preset (the fine-tuning defaults) or --pretrained."
+        )
+    model = str(values.get("model", TrainConfig.model))
+    preset = find_preset(name, model)
+    batch = values.get("batch_size", TrainConfig.batch_size)
+    assert isinstance(batch, int)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun: the lr follows the global batch
+    epochs = values.get("epochs")
+    assert epochs is None or isinstance(epochs, int)
+    settings = preset_settings(preset, batch, world_size, epochs)
+    given = {key for key in settings if key in values}
+    if values.get("ema_decay") is not None:
+        given.add("ema")
+    applied = {key: values.get(key, value) for key, value in settings.items()}
+    if os.environ.get("RANK", "0") == "0":  # rank 0 alone prints, as the run does
+        print(describe_preset(preset, applied, given))
+    return {**settings, **values}
 
 
 def line_buffered_stdout() -> None:

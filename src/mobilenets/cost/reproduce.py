@@ -1,7 +1,8 @@
 """The papers' cost tables, recomputed from our models: paper | ours | difference.
 
 Every "ours" figure is counted by ``mobilenets.profile`` on the network that
-``create_model`` builds, so these tables test the model zoo and the counter together.
+``create_model`` builds, so these tables test the model zoo and the counter together. What
+cannot be counted (the V4 paper's accuracy and device latencies) is quoted beside, never mixed in.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ class ComparisonRow:
 
     Args:
         label: the paper's row name.
-        quantity: 'Mult-Adds (M)', 'params (M)', 'Mult-Adds %' or 'params %'.
-        paper: the printed figure.
+        quantity: 'Mult-Adds (M)' or '(G)', 'params (M)', 'Mult-Adds %', 'params %', or
+            'attention matmul (G)' (V4's hybrids, a figure the paper does not print apart).
+        paper: the printed figure; None where the paper prints none.
         ours: the same quantity counted on our model, unrounded.
         exact: the exact integer count behind ``ours``, where there is one.
         note: what is wrong with the printed figure, if anything.
@@ -31,24 +33,45 @@ class ComparisonRow:
 
     label: str
     quantity: str
-    paper: float
+    paper: float | None
     ours: float
     exact: int | None = None
     note: str = ""
 
     @property
-    def difference(self) -> float:
-        return self.ours - self.paper
+    def difference(self) -> float | None:
+        return None if self.paper is None else self.ours - self.paper
+
+
+@dataclass(frozen=True)
+class QuotedRow:
+    """Figures of one network that only the paper has (accuracy, measured latency), as printed."""
+
+    label: str
+    top1: float | None
+    latency_ms: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A paper table recomputed: its title, source, rows and notes."""
+    """A paper table recomputed: its title, source, rows and notes.
+
+    ``quoted`` holds the table's figures that cannot be recomputed, with ``latency_devices``
+    naming the columns of their ``latency_ms``; ``printed_decimals`` is how the paper prints
+    its figures, when it fixes that.
+    """
 
     title: str
     source: str
     rows: tuple[ComparisonRow, ...]
     notes: tuple[str, ...] = ()
+    quoted: tuple[QuotedRow, ...] = ()
+    latency_devices: tuple[str, ...] = ()
+    printed_decimals: int | None = None
+
+    def printed(self, value: float) -> str:
+        """A published figure as the paper prints it."""
+        return f"{value:g}" if self.printed_decimals is None else f"{value:.{self.printed_decimals}f}"
 
 
 class _Profiles:
@@ -76,23 +99,42 @@ def _compare_table(table: PaperTable, profiles: _Profiles) -> Comparison:
             rows.append(
                 ComparisonRow(share.label, "params %", share.params_pct, ours.params_pct, ours.params)
             )
+    unit = table.mult_adds_unit
+    scale = {"M": 1e6, "G": 1e9}[unit]
     for cost in table.costs:
         report = profiles(cost.model)
-        total = report.total_mult_adds
-        rows.append(ComparisonRow(cost.label, "Mult-Adds (M)", cost.mult_adds, total / 1e6, total))
+        total, attention = report.total_mult_adds, report.attention_mult_adds
+        rows.append(ComparisonRow(cost.label, f"Mult-Adds ({unit})", cost.mult_adds, total / scale, total))
+        if attention:  # counted apart from conv + linear; the papers print no such figure
+            attention_row = f"attention matmul ({unit})"
+            rows.append(ComparisonRow(cost.label, attention_row, None, attention / scale, attention))
         rows.append(
             ComparisonRow(
                 cost.label, "params (M)", cost.params, report.model_params / 1e6, report.model_params
             )
         )
-    return Comparison(table.title, table.source, tuple(rows), table.notes)
+    quoted = tuple(
+        QuotedRow(cost.label, cost.top1, cost.latency_ms)
+        for cost in table.costs
+        if cost.top1 is not None or cost.latency_ms
+    )
+    return Comparison(
+        table.title,
+        table.source,
+        tuple(rows),
+        table.notes,
+        quoted,
+        table.latency_devices,
+        table.printed_decimals,
+    )
 
 
 def compare_with_paper(paper: str) -> list[Comparison]:
     """Recompute every cost table of one paper.
 
     Args:
-        paper: 'v1' (Tables 2, 4, 6, 7), 'v2' (the headline model) or 'v3' (Table 3).
+        paper: 'v1' (Tables 2, 4, 6, 7), 'v2' (the headline model), 'v3' (Table 3) or 'v4'
+            (Table 6: the five models at the paper's inputs).
 
     Returns:
         One ``Comparison`` per published table, in the paper's order.
@@ -125,11 +167,11 @@ def mult_adds_grid(
     ]
 
 
-def _format(value: float, signed: bool = False) -> str:
-    if abs(value) < 0.005:  # no "-0.00"
+def _format(value: float, signed: bool = False, decimals: int = 2) -> str:
+    if abs(value) < 0.5 * 10**-decimals:  # no "-0.00"
         value = 0.0
         signed = False
-    return f"{value:{'+' if signed else ''}.2f}"
+    return f"{value:{'+' if signed else ''}.{decimals}f}"
 
 
 def comparison_table(comparison: Comparison) -> Table:
@@ -144,16 +186,35 @@ def comparison_table(comparison: Comparison) -> Table:
     if with_notes:
         table.add_column("note")
     for row in comparison.rows:
-        difference = _format(row.difference, signed=True)
-        if row.quantity.endswith("%"):
-            difference += " pt"
-        elif row.paper:
-            difference += f" ({_format(100 * row.difference / row.paper, signed=True)}%)"
+        # Billions get a third decimal: V4 Conv-S's 0.186 G would print as 0.19.
+        decimals = 3 if row.quantity.endswith("(G)") else 2
+        if row.paper is None or row.difference is None:
+            paper, difference = "-", "-"
+        else:
+            paper = comparison.printed(row.paper)
+            difference = _format(row.difference, signed=True, decimals=decimals)
+            if row.quantity.endswith("%"):
+                difference += " pt"
+            elif row.paper:
+                difference += f" ({_format(100 * row.difference / row.paper, signed=True)}%)"
         exact = "" if row.exact is None else f"{row.exact:,}"
-        cells = [row.label, row.quantity, f"{row.paper:g}", _format(row.ours), difference, exact]
+        cells = [row.label, row.quantity, paper, _format(row.ours, decimals=decimals), difference, exact]
         if with_notes:
             cells.append(f"[bold red]{row.note}[/]" if row.note else "")
         table.add_row(*cells)
+    return table
+
+
+def quoted_table(comparison: Comparison) -> Table:
+    """A rich table of the figures only the paper has: row | top-1 | one column per device."""
+    table = Table(title=f"{comparison.title}: as published, not recomputed\n({comparison.source})")
+    table.add_column("row")
+    table.add_column("top-1 (%)", justify="right")
+    for device in comparison.latency_devices:
+        table.add_column(f"{device} (ms)", justify="right")
+    for row in comparison.quoted:
+        top1 = "-" if row.top1 is None else comparison.printed(row.top1)
+        table.add_row(row.label, top1, *(comparison.printed(ms) for ms in row.latency_ms))
     return table
 
 

@@ -11,6 +11,19 @@ shift and scale fold into the expand convolution that produces ``z``, leaving a 
 [0, 1], which runtimes fuse into the convolution as its output bounds. Otherwise the gate is
 three tiny element-wise ops per block (add, clamp, divide), and on a model as small as V3-Small
 their dispatch cost is measurable (XNNPACK: about 5% of fp32 and int8 latency at batch 1).
+
+MobileNetV4 adds two cases:
+
+- **LayerScale** (the hybrids) multiplies each channel of a block's output by ``gamma`` after
+  the projection's BN (UIB) or after the attention's output conv (Mobile MQA). Both are
+  convolutions straight before it, so ``gamma`` folds into their weights and bias exactly,
+  and the quantizers never see a tensor scaled by 1e-5 apart from the conv that made it.
+- **Mobile MQA's pre-norm BN** normalizes the block's *input*, which is also the residual
+  shortcut, so it cannot fold backwards into the previous block. It could fold forwards into
+  the 1x1 query, key and value convs, but not through the stride-2 depthwise K/V downsampling
+  of the medium and large hybrids: those pad with zeros, and a zero after the BN is not a zero
+  before it, so the border pixels would change. It stays a BatchNorm (an eval-mode per-channel
+  affine, ``BatchNormalization`` in ONNX), one per attention block.
 """
 
 from __future__ import annotations
@@ -21,6 +34,8 @@ import torch
 from torch import nn
 
 from mobilenets.models.layers import ConvBnAct, SqueezeExcite
+from mobilenets.models.mobile_mqa import MobileMQA
+from mobilenets.models.uib import LayerScale, UniversalInvertedBottleneck
 
 
 @torch.no_grad()
@@ -95,16 +110,53 @@ def fold_gate_affine(model: nn.Module) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def fold_layer_scale(model: nn.Module) -> nn.Module:
+    """Fold each V4 block's LayerScale into the convolution before it, in place.
+
+    ``gamma * (W x + b) = (gamma W) x + gamma b``: in a UIB the projection conv (its BN folded
+    already, see ``fold_batchnorm``), in Mobile MQA the output conv. The LayerScale slot becomes
+    ``nn.Identity``.
+
+    Args:
+        model: an eval-mode copy whose batch norms are folded (see ``fold_for_inference``).
+
+    Returns:
+        ``model``.
+    """
+    for module in model.modules():
+        scale = getattr(module, "layer_scale", None)
+        if not isinstance(scale, LayerScale):
+            continue
+        if isinstance(module, UniversalInvertedBottleneck):
+            conv = module.project.conv
+            if not isinstance(module.project.bn, nn.Identity):
+                raise ValueError("fold_layer_scale needs the projection's BN folded first (fold_batchnorm)")
+        elif isinstance(module, MobileMQA):
+            conv = module.output
+        else:  # a block this function does not know: leave it as it is
+            continue
+        assert isinstance(conv, nn.Conv2d)
+        gamma = scale.gamma.detach().double()
+        conv.weight.copy_((conv.weight.double() * gamma.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+        if conv.bias is not None:
+            conv.bias.copy_((conv.bias.double() * gamma).to(conv.bias.dtype))
+        module.layer_scale = nn.Identity()
+    return model
+
+
 def fold_for_inference(model: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``model`` with batch norms and SE gate affines folded (see above).
+    """An eval-mode copy of ``model`` with batch norms, SE gate affines and LayerScales folded.
 
     This is what every export and benchmark backend runs; the original model is untouched.
+    Mobile MQA's pre-norm BatchNorms stay (see the module docstring).
     """
-    return fold_gate_affine(fold_batchnorm(model))
+    return fold_layer_scale(fold_gate_affine(fold_batchnorm(model)))
 
 
 def count_batchnorms(model: nn.Module) -> int:
-    """How many BatchNorm layers remain in ``model`` (0 after ``fold_batchnorm``)."""
+    """How many BatchNorm layers remain in ``model`` (after ``fold_batchnorm``: 0 for V1-V4's
+    convolutional models, one pre-norm per Mobile MQA block for the V4 hybrids)."""
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 

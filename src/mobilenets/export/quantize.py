@@ -86,6 +86,19 @@ def first_and_last_layers(path: str | Path) -> list[str]:
     return names + matmuls[-1:]
 
 
+def batchnorm_nodes(path: str | Path) -> list[str]:
+    """Names of the BatchNormalization nodes left after folding: Mobile MQA's pre-norms (V4 hybrids).
+
+    They stay in float. ONNX Runtime's per-channel quantizer would treat their scale as a weight
+    with an output-channel axis 1, which a 1-D scale does not have (it warns, once per block),
+    and the affine map is cheap beside the convolutions around it.
+    """
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    return [node.name for node in graph.node if node.op_type == "BatchNormalization"]
+
+
 def quantize_onnx(
     float_path: str | Path,
     out_path: str | Path,
@@ -109,7 +122,8 @@ def quantize_onnx(
         per_channel: one weight scale per output channel (recommended for depthwise layers).
         symmetric_activations: int8 activations around zero instead of uint8 with a zero point.
         keep_float_ends: leave the stem convolution and the classifier in float
-            (see ``first_and_last_layers``).
+            (see ``first_and_last_layers``). Batch norms left by folding always stay in float
+            (``batchnorm_nodes``).
         calibration_method: 'percentile' (ranges clipped at the 99.99th percentile) or
             'minmax' (the full observed range).
 
@@ -129,7 +143,7 @@ def quantize_onnx(
     with tempfile.TemporaryDirectory() as scratch, quiet_export():
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-        kept = first_and_last_layers(prepared) if keep_float_ends else []
+        kept = (first_and_last_layers(prepared) if keep_float_ends else []) + batchnorm_nodes(prepared)
         ranges = f"percentile {PERCENTILE}" if calibration_method == "percentile" else "MinMax"
         try:
             _quantize_static(

@@ -74,7 +74,8 @@ def build_optimizer(
         name: 'sgd', 'rmsprop' or 'adamw'.
         lr: peak learning rate.
         weight_decay: L2 (SGD, RMSprop) or decoupled (AdamW) decay of conv/linear weights.
-        momentum: momentum for SGD and RMSprop.
+        momentum: momentum for SGD and RMSprop; AdamW's beta1 (its momentum: 0.9 is PyTorch's
+            default, the MobileNetV4-Conv-S recipe uses 0.6, see ``presets``).
         depthwise_decay: decay depthwise filters too.
         fused: use the multi-tensor (``foreach``) implementation: fewer, larger kernels.
     """
@@ -85,7 +86,7 @@ def build_optimizer(
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, alpha=0.9, eps=0.002, momentum=momentum, foreach=foreach)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, foreach=foreach)
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), foreach=foreach)
     raise ValueError(f"optimizer={name!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
 
 

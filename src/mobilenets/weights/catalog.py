@@ -9,7 +9,8 @@ gives:
   the file name (torch.hub checks exactly that prefix);
 - Keras publishes MD5 sums for its MobileNetV3 files (``keras.applications.mobilenet_v3``)
   and none for MobileNet / MobileNetV2;
-- timm's Hugging Face-only files (``mobilenetv1_*``) have no checksum we could look up offline.
+- timm's Hugging Face-only files (``mobilenetv1_*``, ``mobilenetv4_*``) have no checksum we
+  could look up offline.
 
 Nothing here is a made-up hash.
 """
@@ -64,7 +65,7 @@ class OfficialWeights:
 
     @property
     def file_name(self) -> str:
-        if self.url.startswith(HF_URL.split("{")[0]):
+        if self.timm_model and self.url.endswith("/model.safetensors"):  # a Hugging Face repo (or mirror)
             return f"{self.timm_model}.safetensors"
         return self.url.rsplit("/", 1)[-1]
 
@@ -164,7 +165,39 @@ def _timm_files() -> list[OfficialWeights]:
     for timm_name, model in (("mobilenetv1_100", "mobilenet_v1"), ("mobilenetv1_125", "mobilenet_v1_1.25")):
         url = HF_URL.format(name=f"{timm_name}.ra4_e3600_r224_in1k")
         table.append(OfficialWeights(model, "timm", url, timm_model=timm_name))
+    for tagged, model in _TIMM_V4.items():
+        table.append(OfficialWeights(model, "timm", HF_URL.format(name=tagged), timm_model=tagged))
     return table
+
+
+# MobileNetV4: timm's ImageNet-1k files on the Hugging Face hub, one per published tag (the tag
+# is part of the name: 'timm:mobilenetv4_conv_small.e1200_r224_in1k'). Each converts to our
+# model at the tag's input size ('_r224' -> 'mobilenet_v4_conv_medium_224'); timm's default
+# tag for a model comes first, so plain 'timm' at the paper's size picks it. Left out: the
+# ImageNet-12k tags (11,821 classes: 'mobilenetv4_conv_medium.e180_r384_in12k' and the like,
+# which convert from a file all the same).
+_TIMM_V4 = {
+    "mobilenetv4_conv_small.e2400_r224_in1k": "mobilenet_v4_conv_small",
+    "mobilenetv4_conv_small.e1200_r224_in1k": "mobilenet_v4_conv_small",
+    "mobilenetv4_conv_small.e3600_r256_in1k": "mobilenet_v4_conv_small_256",
+    "mobilenetv4_conv_small_050.e3000_r224_in1k": "mobilenet_v4_conv_small_0.5",
+    "mobilenetv4_conv_medium.e500_r256_in1k": "mobilenet_v4_conv_medium",
+    "mobilenetv4_conv_medium.e500_r224_in1k": "mobilenet_v4_conv_medium_224",
+    "mobilenetv4_conv_medium.e250_r384_in12k_ft_in1k": "mobilenet_v4_conv_medium_384",
+    "mobilenetv4_conv_large.e600_r384_in1k": "mobilenet_v4_conv_large",
+    "mobilenetv4_conv_large.e500_r256_in1k": "mobilenet_v4_conv_large_256",
+    "mobilenetv4_hybrid_medium.e200_r256_in12k_ft_in1k": "mobilenet_v4_hybrid_medium",
+    "mobilenetv4_hybrid_medium.ix_e550_r256_in1k": "mobilenet_v4_hybrid_medium",
+    "mobilenetv4_hybrid_medium.ix_e550_r384_in1k": "mobilenet_v4_hybrid_medium_384",
+    "mobilenetv4_hybrid_medium.e500_r224_in1k": "mobilenet_v4_hybrid_medium_224",
+    "mobilenetv4_hybrid_large.ix_e600_r384_in1k": "mobilenet_v4_hybrid_large",
+    "mobilenetv4_hybrid_large.e600_r384_in1k": "mobilenet_v4_hybrid_large",
+    # anti-aliased downsampling: the plain models' tensors, another network
+    "mobilenetv4_conv_aa_large.e230_r448_in12k_ft_in1k": "mobilenet_v4_conv_aa_large_448",
+    "mobilenetv4_conv_aa_large.e230_r384_in12k_ft_in1k": "mobilenet_v4_conv_aa_large",
+    "mobilenetv4_conv_aa_large.e600_r384_in1k": "mobilenet_v4_conv_aa_large",
+    "mobilenetv4_conv_blur_medium.e500_r224_in1k": "mobilenet_v4_conv_blur_medium_224",
+}
 
 
 def _keras_files() -> list[OfficialWeights]:
@@ -200,27 +233,56 @@ def _keras_files() -> list[OfficialWeights]:
 OFFICIAL_WEIGHTS: list[OfficialWeights] = _official_table()
 
 
+def _variant_matches(listed: str | None, asked: str) -> bool:
+    """Whether 'timm:<asked>' picks a file listed as ``listed``.
+
+    Names and tags: an entry listed without a tag ('mobilenetv1_100') is its model's only file
+    and answers any tag; a name without a tag ('mobilenetv4_conv_small') asks for any of the
+    model's tags, the first listed (timm's default) winning.
+    """
+    if listed is None:
+        return False
+    if listed == asked:
+        return True
+    if "." not in listed:
+        return asked.split(".")[0] == listed
+    return "." not in asked and listed.split(".")[0] == asked
+
+
 def find_official(model: str, source: str) -> OfficialWeights:
     """The official file for a model name and 'torchvision' / 'timm' / 'keras' / 'timm:<name>' /
     'torchvision:<release>'.
+
+    A tagged timm name ('timm:mobilenetv4_conv_small.e3600_r256_in1k') is one file with its own
+    input size: with a model name that gives no size ('mobilenet_v4_conv_small'), the tag's size
+    is taken; a size in the name must be the tag's.
 
     Raises:
         ValueError: no such file is published; lists what is.
     """
     source, _, variant = source.partition(":")
     wanted = _canonical(model)
+    # A tag names a file; its size then only has to agree with a size the caller spelled out.
+    size_free = "." in variant and "resolution_mult" not in parse_model_name(model)[1]
+    compared = 2 if size_free else 3  # (base, width) or (base, width, size)
     for entry in OFFICIAL_WEIGHTS:
-        if entry.source != source or _canonical(entry.model) != wanted:
+        if entry.source != source or _canonical(entry.model)[:compared] != wanted[:compared]:
             continue
-        if variant and entry.variant != variant.split(".")[0]:
+        if variant and not _variant_matches(entry.variant, variant):
             continue
         return entry
     offered = sorted({e.model for e in OFFICIAL_WEIGHTS if e.source == source})
     variants = sorted({e.variant for e in OFFICIAL_WEIGHTS if e.source == source and e.variant})
-    if variant and offered and variant.split(".")[0] not in variants:
+    if variant and offered and not any(_variant_matches(known, variant) for known in variants):
         kind = "timm model" if source == "timm" else f"{source} release"
         raise ValueError(
             f"weights={source}:{variant}: no official {kind} of that name; known: {', '.join(variants)}"
+        )
+    tagged = [e for e in OFFICIAL_WEIGHTS if e.source == source and variant and e.variant == variant]
+    if tagged and _canonical(tagged[0].model)[:2] == wanted[:2]:  # the right model at another size
+        raise ValueError(
+            f"weights={source}:{variant} is for {tagged[0].model} ({_canonical(tagged[0].model)[2]} px), "
+            f"not {wanted[2]} px; ask for {tagged[0].model!r}, or for the model without a size."
         )
     if not offered:
         known = ", ".join(repr(name) for name in SOURCES)

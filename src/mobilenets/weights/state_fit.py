@@ -15,6 +15,7 @@ import torch
 
 from mobilenets.models.mobilenet import MobileNet, MobileNetConfig
 from mobilenets.models.registry import parse_model_name
+from mobilenets.models.specs import ARCHITECTURES, MQARow
 
 # Width multipliers with published weights somewhere (Keras, TF-slim, timm, torchvision),
 # tried in this order when the caller does not name the architecture.
@@ -26,9 +27,11 @@ class ConversionError(ValueError):
 
 
 def family_of(state: dict[str, torch.Tensor]) -> str:
-    """'v1', 'v2' or 'v3', from which of our module names the state dict has."""
+    """'v1', 'v2', 'v3' or 'v4', from which of our module names the state dict has."""
     if "blocks.0.pw.conv.weight" in state:
         return "v1"
+    if "head_conv.conv.weight" in state:  # V4's head: a 1x1 conv with BN after pooling
+        return "v4"
     if "head_fc.weight" in state or "head_fc.bias" in state:
         return "v3"
     return "v2"
@@ -37,9 +40,11 @@ def family_of(state: dict[str, torch.Tensor]) -> str:
 def candidate_archs(state: dict[str, torch.Tensor]) -> list[str]:
     """The architectures whose block count and layer types match ``state``."""
     family = family_of(state)
-    if family != "v3":
+    if family in ("v1", "v2"):
         return [f"mobilenet_{family}"]
     num_blocks = 1 + max(int(key.split(".")[1]) for key in state if key.startswith("blocks."))
+    if family == "v4":
+        return _v4_archs(state, num_blocks)
     size = {15: "large", 11: "small"}.get(num_blocks)
     if size is None:
         raise ConversionError(
@@ -49,6 +54,24 @@ def candidate_archs(state: dict[str, torch.Tensor]) -> list[str]:
     has_se = any(".se." in key for key in state)
     # Minimalistic variants drop SE everywhere; the full ones always have some.
     return [f"mobilenet_v3_{size}" if has_se else f"mobilenet_v3_{size}_minimal"]
+
+
+def _v4_archs(state: dict[str, torch.Tensor], num_blocks: int) -> list[str]:
+    """The V4 tables with ``num_blocks`` rows, with Mobile MQA exactly where ``state`` has it."""
+    hybrid = any(key.endswith(".query.weight") for key in state)
+    v4 = {name: spec for name, spec in ARCHITECTURES.items() if spec.family == "v4"}
+    found = [
+        name
+        for name, spec in v4.items()
+        if len(spec.blocks) == num_blocks and any(isinstance(row, MQARow) for row in spec.blocks) == hybrid
+    ]
+    if not found:
+        counts = ", ".join(f"{name} {len(spec.blocks)}" for name, spec in v4.items())
+        raise ConversionError(
+            f"the weights look like MobileNetV4{' (hybrid)' if hybrid else ''} but have {num_blocks} "
+            f"blocks before the final 1x1 conv; the V4 models have: {counts}."
+        )
+    return found
 
 
 def shapes_of(config: MobileNetConfig) -> dict[str, tuple[int, ...]]:

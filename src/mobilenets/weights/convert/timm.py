@@ -1,4 +1,5 @@
-"""timm ``mobilenetv1_*``, ``mobilenetv2_*``, ``mobilenetv3_*`` and ``tf_mobilenetv3_*`` -> mobilenets.
+"""timm ``mobilenetv1_*``, ``mobilenetv2_*``, ``mobilenetv3_*``, ``tf_mobilenetv3_*`` and
+``mobilenetv4_*`` -> mobilenets.
 
 timm's EfficientNet-family layout (``timm/models/_efficientnet_blocks.py``):
 
@@ -12,19 +13,26 @@ timm's EfficientNet-family layout (``timm/models/_efficientnet_blocks.py``):
   pooling) is the 1280 / 1024 hidden layer;
 - ``classifier``.
 
+MobileNetV4's blocks and head, its per-tag preprocessing and its anti-aliased twins are in
+``timm_v4.py``.
+
 ``tf_`` models were ported from TF checkpoints: they need TF 'SAME' padding, BN eps 1e-3 and
 pixels in [-1, 1] (mean/std 0.5). timm's own models use symmetric padding, BN eps 1e-5 and
 ImageNet statistics. For V3-Large and V3-Small, at every width, both kinds exist
 (``tf_mobilenetv3_large_075`` and ``mobilenetv3_large_075``) with identical tensor names and
 shapes: the state dict alone cannot tell them apart, and the wrong settings give a model that
-runs but computes something else. So the timm model is taken, in this order, from
+runs but computes something else. The same holds for MobileNetV4's Conv-M and Conv-L, whose
+anti-aliased variants (``mobilenetv4_conv_aa_medium``, ``_conv_blur_medium``, ``_conv_aa_large``)
+have exactly their tensors and another network (stride-1 convs, then average or blur pooling).
+So the timm model is taken, in this order, from
 
 1. the caller (``model_name``; ``--timm-model`` on the command line);
 2. a model name inside the file (safetensors metadata, or a string such as timm's ``arch`` in a
    pickled checkpoint), when it is a timm MobileNet name;
 3. the ``config.json`` a Hugging Face timm repo keeps beside its weights (``architecture``);
 4. the structure, where it leaves one candidate: the minimalistic V3s exist only as ``tf_``
-   ports; V1 and V2 only as timm's own models.
+   ports; V1 and V2 only as timm's own models; V4 other than Conv-M and Conv-L at width 1.0
+   only as timm's plain model.
 
 When none of these settles it, ``convert_timm`` raises ``AmbiguousSourceError`` naming every
 candidate and its settings; it never guesses. ``--arch`` names our architecture, not the source
@@ -54,7 +62,16 @@ from mobilenets.models.preprocess import (
     INCEPTION_STD,
     PreprocessConfig,
 )
+from mobilenets.models.registry import paper_input_size, parse_model_name
 from mobilenets.weights.convert.common import AmbiguousSourceError, Converted, fix_up
+from mobilenets.weights.convert.timm_v4 import (
+    looks_like_timm_v4,
+    map_timm_v4,
+    v4_ambiguity_message,
+    v4_arch_from_name,
+    v4_candidates,
+    v4_preprocess,
+)
 from mobilenets.weights.state_fit import ConversionError, infer_config
 
 # timm model-name prefix -> (our architecture, activation for V1).
@@ -80,6 +97,7 @@ UNSUPPORTED = {
 }
 # Published preprocessing of timm's pretrained tags (timm's ``default_cfgs``), for files that
 # come without a config.json. Unlisted models use timm's default: ImageNet statistics, bilinear.
+# MobileNetV4's, per tag, are ``timm_v4.TIMM_V4_TAGS``.
 TIMM_PREPROCESS: dict[str, dict[str, Any]] = {
     "mobilenetv1_100": {"mean": INCEPTION_MEAN, "std": INCEPTION_STD, "crop_pct": 0.875},
     "mobilenetv1_125": {"mean": INCEPTION_MEAN, "std": INCEPTION_STD, "crop_pct": 0.9},
@@ -122,9 +140,13 @@ def arch_from_timm_name(model_name: str) -> tuple[str, float]:
     for prefix, arch in _TIMM_ARCHS:
         if base.startswith(prefix) and re.fullmatch(r"\d{3}", base[len(prefix) :]):
             return arch, int(base[len(prefix) :]) / 100
+    v4 = v4_arch_from_name(base)
+    if v4 is not None:
+        return v4
     raise ConversionError(
-        f"timm model {model_name!r} is not a MobileNet V1/V2/V3 that mobilenets can rebuild; "
-        "supported: mobilenetv1_*, mobilenetv2_*, mobilenetv3_large/small_*, tf_mobilenetv3_*."
+        f"timm model {model_name!r} is not a MobileNet V1/V2/V3/V4 that mobilenets can rebuild; "
+        "supported: mobilenetv1_*, mobilenetv2_*, mobilenetv3_large/small_*, tf_mobilenetv3_*, "
+        "mobilenetv4_conv_small/medium/large*, mobilenetv4_conv_aa/blur_*, mobilenetv4_hybrid_*."
     )
 
 
@@ -187,14 +209,28 @@ def read_hub_config(weights_path: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def timm_preprocess(model_name: str | None, pretrained_cfg: dict[str, Any] | None = None) -> PreprocessConfig:
+def timm_preprocess(
+    model_name: str | None, pretrained_cfg: dict[str, Any] | None = None, v4: bool = False
+) -> PreprocessConfig:
     """The preprocessing timm publishes for a model (its pretrained config).
 
     ``tf_`` ports take pixels in [-1, 1] (mean/std 0.5) whether or not the name is listed in
-    ``TIMM_PREPROCESS``; other models default to ImageNet statistics.
+    ``TIMM_PREPROCESS``; other models default to ImageNet statistics. MobileNetV4 (a V4 name,
+    or ``v4`` for V4 weights that name no timm model) follows its tag (``timm_v4.v4_preprocess``).
+
+    Raises:
+        ConversionError: a V4 tag timm does not publish, with no ``pretrained_cfg`` to say more.
     """
     cfg: dict[str, Any] = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 0.875}
-    if model_name:
+    if v4 or (model_name and v4_arch_from_name(model_name)):
+        try:
+            cfg.update(v4_preprocess(model_name))
+        except ConversionError:
+            if not pretrained_cfg:
+                raise
+            # an unlisted tag, but the hub's own config (applied below) describes it
+            cfg.update(v4_preprocess(str(model_name).split(".")[0]))
+    elif model_name:
         base = model_name.split(".")[0]
         if base.startswith("tf_"):
             cfg.update(mean=INCEPTION_MEAN, std=INCEPTION_STD)
@@ -359,8 +395,9 @@ def convert_timm(
     same_model = same_model and str(hub_name).split(".")[0] == str(model_name).split(".")[0]
     pretrained_cfg = hub.get("pretrained_cfg") if same_model else None
     named_arch = arch_from_timm_name(model_name) if model_name else None  # refuses unsupported early
-    v1 = "blocks.0.0.conv_pwl.weight" not in state and not any(".conv_pwl." in key for key in state)
-    mapped = fix_up(map_timm(state, v1))
+    v4 = looks_like_timm_v4(state)
+    v1 = not v4 and not any(".conv_pwl." in key for key in state)
+    mapped = fix_up(map_timm_v4(state) if v4 else map_timm(state, v1))
     shape_arch = arch
     if shape_arch is None and named_arch:
         shape_arch = f"{named_arch[0]}_{named_arch[1]:.2f}"
@@ -373,16 +410,37 @@ def convert_timm(
                 f"{where}: the weights do not fit timm's {model_name} (named by {origin}): {error}"
             ) from None
         raise
+    if named_arch and v4 and config.arch != named_arch[0]:
+        # The anti-aliased V4s have the plain ones' shapes: the arch is the named model's.
+        if arch is not None and parse_model_name(arch)[0] != named_arch[0]:
+            raise ConversionError(
+                f"{where}: --arch {arch} contradicts timm's {model_name} (named by {origin}), "
+                f"which is our {named_arch[0]}; drop --arch or name the other model"
+            )
+        config = dataclasses.replace(config, arch=named_arch[0])
     if model_name is None:
-        candidates = timm_candidates(config.arch, config.width_mult)
-        if len(candidates) > 1:
-            raise AmbiguousSourceError(ambiguity_message(where, candidates), candidates)
+        if v4:
+            candidates = v4_candidates(config.arch, config.width_mult)
+            if len(candidates) > 1:
+                raise AmbiguousSourceError(v4_ambiguity_message(where, candidates), candidates)
+        else:
+            candidates = timm_candidates(config.arch, config.width_mult)
+            if len(candidates) > 1:
+                raise AmbiguousSourceError(ambiguity_message(where, candidates), candidates)
         if candidates:
             model_name = candidates[0]  # the structure exists as one timm model only
     if model_name:
         config = dataclasses.replace(config, **timm_settings(model_name))
-    else:  # V1 / V2: timm's own models, trained in PyTorch
+    else:  # V1 / V2 / V4 widths timm lacks: timm's own models, trained in PyTorch
         config = dataclasses.replace(config, padding="symmetric", bn_eps=1e-5)
-    preprocess = timm_preprocess(model_name, pretrained_cfg)
+    try:
+        preprocess = timm_preprocess(model_name, pretrained_cfg, v4=v4)
+    except ConversionError as error:
+        raise ConversionError(f"{where}: {error}") from None
+    if arch is None or "resolution_mult" not in parse_model_name(arch)[1]:
+        # The input size the weights were published for (a V4 tag's 'r224' / 'r256' ...), unless
+        # the caller's model name sets one.
+        size = preprocess.input_size[-1]
+        config = dataclasses.replace(config, resolution_mult=size / paper_input_size(config.arch))
     source = f"timm:{model_name or 'unknown model'}:{Path(path).name if path else ''}"
     return Converted(mapped, config, preprocess, source)
