@@ -66,6 +66,9 @@ def interrupt(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=group,
+        # A shell starts background jobs with Ctrl-C ignored, and children inherit that: Python then
+        # never installs its KeyboardInterrupt handler. Give the command a terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while process.poll() is None and not ready() and time.monotonic() < deadline:
