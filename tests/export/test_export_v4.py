@@ -18,6 +18,7 @@ from mobilenets.export.fold import count_batchnorms, fold_for_inference, folding
 from mobilenets.models.mobile_mqa import MobileMQA
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.models.uib import LayerScale
+from tests.export.trained_like import randomize_batchnorm
 
 SIZE = 64
 
@@ -27,16 +28,7 @@ def trained_like(name: str) -> MobileNet:
     torch.manual_seed(0)
     base = create_model(name)
     model = create_model(name, num_classes=10, resolution_mult=SIZE / base.preprocess.input_size[1])
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.5)
-            module.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.1)
-            module.weight.data.copy_(torch.randn(n, generator=generator) * 0.3 + 1)
-            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
-        elif isinstance(module, LayerScale):  # trained gammas grow from 1e-5 to O(0.1-1)
-            module.gamma.data.copy_(torch.rand(module.gamma.shape, generator=generator) * 0.5 + 0.1)
+    generator = randomize_batchnorm(model, weight_spread=0.3)
     classifier = model.classifier
     assert isinstance(classifier, nn.Linear)
     classifier.weight.data.normal_(0, 0.1, generator=generator)  # initialized at 0.01: logits near 0

@@ -15,18 +15,7 @@ from mobilenets.export.fold import (
     folding_error,
 )
 from mobilenets.models.layers import Conv2dSame, SqueezeExcite
-
-
-def _randomize_batchnorm(model: nn.Module) -> None:
-    """Give every BN non-trivial statistics and affine parameters, as a trained model has."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.5)
-            module.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.1)
-            module.weight.data.copy_(torch.randn(n, generator=generator) * 0.5 + 1)
-            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
+from tests.export.trained_like import randomize_batchnorm
 
 
 @pytest.mark.parametrize(
@@ -41,7 +30,7 @@ def _randomize_batchnorm(model: nn.Module) -> None:
 def test_folded_model_computes_the_same_logits(name: str, kwargs: dict[str, str]) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=10, resolution_mult=96 / 224, **kwargs).eval()
-    _randomize_batchnorm(model)
+    randomize_batchnorm(model)
     folded = fold_batchnorm(model)
     x = torch.randn(3, 3, 96, 96)
     with torch.no_grad():
@@ -56,7 +45,7 @@ def test_fold_conv_bn_matches_conv_then_bn_with_bias_and_tf_padding() -> None:
     torch.manual_seed(0)
     conv = Conv2dSame(8, 8, 3, 2, 0, groups=8, bias=True)
     bn = nn.BatchNorm2d(8, eps=1e-3)
-    _randomize_batchnorm(bn)
+    randomize_batchnorm(bn)
     bn.eval()
     folded = fold_conv_bn(conv, bn)
     assert isinstance(folded, Conv2dSame) and folded.bias is not None
@@ -73,7 +62,7 @@ def test_fold_refuses_batchnorm_without_statistics() -> None:
 def test_se_gate_folds_into_a_clamp_with_the_same_output_in_all_three_regions() -> None:
     torch.manual_seed(0)
     model = create_model("mobilenet_v3_small_0.75", num_classes=10, resolution_mult=96 / 224).eval()
-    _randomize_batchnorm(model)
+    randomize_batchnorm(model)
     gate_inputs: list[torch.Tensor] = []
     for module in model.modules():
         if isinstance(module, SqueezeExcite):
