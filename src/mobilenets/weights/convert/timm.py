@@ -254,8 +254,11 @@ def timm_candidates(arch: str, width: float) -> tuple[str, ...]:
 
     V3-Large and V3-Small exist both as TF ports and as timm's own models (two candidates with
     different settings); the minimalistic V3s only as TF ports. V1 and V2 have no ``tf_`` twin:
-    nothing to choose, so no candidate is returned for them.
+    nothing to choose, so no candidate is returned for them. V4: ``timm_v4.v4_candidates``
+    (Conv-M and Conv-L share their tensors with anti-aliased variants).
     """
+    if arch.startswith("mobilenet_v4_"):
+        return v4_candidates(arch, width)
     percent = f"{round(width * 100):03d}"
     if arch in ("mobilenet_v3_large", "mobilenet_v3_small"):
         size = arch.rsplit("_", 1)[1]
@@ -282,6 +285,8 @@ def describe_timm_model(model_name: str) -> str:
 
 def ambiguity_message(where: str, candidates: tuple[str, ...]) -> str:
     """The one-line refusal for weights that fit several timm models (no newline in it)."""
+    if v4_arch_from_name(candidates[0]) is not None:  # plain and anti-aliased V4: other networks
+        return v4_ambiguity_message(where, candidates)
     described = ", ".join(describe_timm_model(name) for name in candidates[:-1])
     described += f" and {describe_timm_model(candidates[-1])}"
     picks = " or ".join(f"--timm-model {name}" for name in candidates)
@@ -419,14 +424,9 @@ def convert_timm(
             )
         config = dataclasses.replace(config, arch=named_arch[0])
     if model_name is None:
-        if v4:
-            candidates = v4_candidates(config.arch, config.width_mult)
-            if len(candidates) > 1:
-                raise AmbiguousSourceError(v4_ambiguity_message(where, candidates), candidates)
-        else:
-            candidates = timm_candidates(config.arch, config.width_mult)
-            if len(candidates) > 1:
-                raise AmbiguousSourceError(ambiguity_message(where, candidates), candidates)
+        candidates = timm_candidates(config.arch, config.width_mult)
+        if len(candidates) > 1:
+            raise AmbiguousSourceError(ambiguity_message(where, candidates), candidates)
         if candidates:
             model_name = candidates[0]  # the structure exists as one timm model only
     if model_name:
