@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mobilenets import create_model
-from mobilenets.bench.backends import ExportCache
+from mobilenets.bench.backend import ExportCache
 
 # Tracer rows that are not XNNPACK operators: program loading and the delegate/method totals.
 NOT_OPERATORS = {"Program::load_method", "Method::init", "DELEGATE_CALL", "Method::execute", "OPERATOR_CALL"}

@@ -1,98 +1,85 @@
-"""The backends ``mobilenets bench`` compares, each a small adapter with one job:
+"""The paths mobilenets offers, in every precision this CPU and its runtimes can compute.
 
-``missing()`` says why it cannot run here (``None`` if it can), and ``prepare(...)`` turns a
-model into a zero-argument callable that runs one batch. Exported files are written once per
-model into a scratch folder and shared (ONNX Runtime and OpenVINO time the same .onnx file).
+fp32: folded PyTorch in NHWC, torch.compile of the folded model, our folded ONNX on ONNX Runtime
+and on OpenVINO, and the ExecuTorch XNNPACK program. bf16 and fp16: OpenVINO with the precision
+hint, and PyTorch autocast, where the CPU has instructions for them (a CPU without them would
+only emulate them, slower than fp32). int8: the QDQ ONNX file on ONNX Runtime and OpenVINO, and
+the ExecuTorch XNNPACK int8 program.
 
-int8 backends are calibrated on Gaussian noise: enough to time them (the kernels do not depend
-on the ranges), not to use them. ``mobilenets export --int8 --calib ...`` makes the real file.
+The peers' default paths, which these are measured against, are in ``peer_defaults.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from mobilenets.export.executorch_export import export_executorch
+from mobilenets.bench.backend import Backend, ExportCache, Prepared, fixed_batch, numpy_prepared
 from mobilenets.export.fold import fold_for_inference
-from mobilenets.export.onnx_export import export_onnx
-from mobilenets.export.quantize import quantize_onnx
-from mobilenets.export.runtimes import executorch_runner, onnxruntime_runner, openvino_runner, runtime_missing
+from mobilenets.export.runtimes import (
+    executorch_runner,
+    onnxruntime_runner,
+    openvino_capabilities,
+    openvino_compiled,
+    runtime_missing,
+)
 from mobilenets.models.mobilenet import MobileNet
 
-Call = Callable[[], object]
-TIMING_CALIBRATION_SAMPLES = 32
+TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-@dataclass
-class ExportCache:
-    """Exported files of one model in a scratch folder, made on first use and reused."""
+def torch_prepared(
+    network: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    channels_last: bool = False,
+    precision: str = "fp32",
+    batch: int | None = None,
+) -> Prepared:
+    """A PyTorch module as a timed call and a predictor (autocast for bf16 / fp16).
 
-    model: MobileNet
-    folder: Path
-    files: dict[str, Path] = field(default_factory=dict)
+    ``batch``: the predictor feeds the module chunks of exactly this size (for compiled graphs,
+    which would otherwise recompile for every new batch size).
+    """
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    def get(self, kind: str, batch: int = 1) -> Path:
-        """The file for ``kind`` ('onnx', 'onnx-int8', 'pte', 'pte-int8'); .pte files per batch."""
-        key = f"{kind}-b{batch}" if kind.startswith("pte") else kind
-        if key not in self.files:
-            self.files[key] = self._make(kind, batch, self.folder / key)
-        return self.files[key]
-
-    def _calibration(self) -> np.ndarray:
-        generator = torch.Generator().manual_seed(0)
-        shape = (TIMING_CALIBRATION_SAMPLES, *self.model.preprocess.input_size)
-        return torch.randn(shape, generator=generator).numpy()
-
-    def _make(self, kind: str, batch: int, stem: Path) -> Path:
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if kind == "onnx":
-            return export_onnx(self.model, stem.with_suffix(".onnx"))
-        if kind == "onnx-int8":
-            return quantize_onnx(self.get("onnx"), stem.with_suffix(".onnx"), self._calibration())
-        int8 = kind == "pte-int8"
-        calibration = self._calibration() if int8 else None
-        return export_executorch(
-            self.model, stem.with_suffix(".pte"), int8=int8, calibration=calibration, batch_size=batch
-        )
-
-
-class Backend:
-    """One way of running a model. Subclasses set ``name``, ``runtime`` and ``prepare``."""
-
-    name = ""
-    runtime: str | None = None  # the optional package it needs, a key of RUNTIME_PACKAGES
-    precision = "fp32"
-
-    def missing(self) -> str | None:
-        """``None`` when this backend can run here, else the reason and how to install it."""
-        return runtime_missing(self.runtime) if self.runtime else None
-
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        raise NotImplementedError
-
-
-def _torch_call(network: nn.Module, inputs: torch.Tensor) -> Call:
-    def run() -> object:
+    @contextlib.contextmanager
+    def context() -> Iterator[None]:
         with torch.inference_mode():
-            return network(inputs)
+            if precision in TORCH_DTYPES:
+                with torch.autocast("cpu", dtype=TORCH_DTYPES[precision]):
+                    yield
+            else:
+                yield
 
-    return run
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        with context():
+            return network(images)
+
+    def predict(array: np.ndarray) -> np.ndarray:
+        images = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        return forward(images.contiguous(memory_format=memory_format)).float().numpy()
+
+    timed = inputs.contiguous(memory_format=memory_format)
+    return Prepared(lambda: forward(timed), fixed_batch(predict, batch) if batch else predict, precision)
 
 
-class Eager(Backend):
-    """The model as trained: PyTorch eager, batch norm unfolded, NCHW."""
-
-    name = "eager"
-
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        return _torch_call(model.eval(), inputs)
+def torch_precision_missing(precision: str) -> str | None:
+    """Why PyTorch cannot compute ``precision`` natively on this CPU (``None`` if it can)."""
+    if precision == "bf16" and not (
+        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    ):
+        return (
+            "this CPU has no bf16 instructions (AVX512-BF16 or AMX-BF16); "
+            "PyTorch would emulate bf16, slower than fp32"
+        )
+    if precision == "fp16" and not torch.cpu._is_amx_fp16_supported():
+        return "this CPU has no fp16 matrix instructions (AMX-FP16) that PyTorch's CPU kernels use"
+    return None
 
 
 class ChannelsLast(Backend):
@@ -100,24 +87,40 @@ class ChannelsLast(Backend):
 
     name = "channels_last"
 
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        network = fold_for_inference(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        return _torch_call(network, inputs.contiguous(memory_format=torch.channels_last))
+    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
+        return torch_prepared(fold_for_inference(model), inputs, channels_last=True, precision=self.precision)
+
+
+class ChannelsLastBf16(ChannelsLast):
+    """The same under ``torch.autocast(dtype=bfloat16)``: oneDNN runs convolutions on AMX / AVX512-BF16."""
+
+    name = "channels_last-bf16"
+    precision = "bf16"
+    # Benchmarks set this to measure bf16's numerics (not its speed) on a CPU without bf16:
+    # PyTorch then emulates it, rounding exactly as the hardware would.
+    emulate = False
+
+    def missing(self) -> str | None:
+        return None if self.emulate else torch_precision_missing(self.precision)
+
+
+class ChannelsLastFp16(ChannelsLastBf16):
+    """The same under ``torch.autocast(dtype=float16)`` (AMX-FP16 CPUs)."""
+
+    name = "channels_last-fp16"
+    precision = "fp16"
 
 
 class Compile(Backend):
-    """``torch.compile`` (Inductor) of the folded model; compilation happens during warm-up."""
+    """``torch.compile`` (Inductor) of the folded model; compilation happens during preparation."""
 
     name = "compile"
 
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
+    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
         network = torch.compile(fold_for_inference(model))
-        return _torch_call(network, inputs)  # type: ignore[arg-type]
-
-
-def _numpy_call(runner: Callable[[np.ndarray], np.ndarray], inputs: torch.Tensor) -> Call:
-    array = np.ascontiguousarray(inputs.numpy())
-    return lambda: runner(array)
+        prepared = torch_prepared(network, inputs, batch=len(inputs))  # type: ignore[arg-type]
+        prepared.call()  # compile now, not in the first timed call
+        return prepared
 
 
 class OnnxRuntime(Backend):
@@ -126,12 +129,14 @@ class OnnxRuntime(Backend):
     name = "onnxruntime"
     runtime = "onnxruntime"
     kind = "onnx"
+    export_as = ("onnx", False)
+    how = "ONNX Runtime, CPUExecutionProvider"
 
     def missing(self) -> str | None:
         return runtime_missing("onnx") or runtime_missing("onnxruntime")
 
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        return _numpy_call(onnxruntime_runner(cache.get(self.kind), threads), inputs)
+    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
+        return numpy_prepared(onnxruntime_runner(cache.get(self.kind), threads), inputs, self.precision)
 
 
 class OnnxRuntimeInt8(OnnxRuntime):
@@ -140,20 +145,54 @@ class OnnxRuntimeInt8(OnnxRuntime):
     name = "onnxruntime-int8"
     kind = "onnx-int8"
     precision = "int8"
+    export_as = ("onnx", True)
 
 
 class OpenVino(Backend):
-    """Our folded ONNX compiled by OpenVINO for the CPU (fp32 precision forced)."""
+    """Our folded ONNX compiled by OpenVINO for the CPU, in the precision this backend names."""
 
     name = "openvino"
     runtime = "openvino"
     kind = "onnx"
+    export_as = ("onnx", False)
+    how = "OpenVINO, CPU, INFERENCE_PRECISION_HINT f32"
 
     def missing(self) -> str | None:
         return runtime_missing("openvino") or runtime_missing("onnx") or runtime_missing("onnxruntime")
 
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
-        return _numpy_call(openvino_runner(cache.get(self.kind), threads), inputs)
+    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
+        # An int8 QDQ file runs in int8 whatever the hint; the hint sets the float parts.
+        hint = "fp32" if self.precision == "int8" else self.precision
+        run, ran = openvino_compiled(cache.get(self.kind), threads, hint)
+        return numpy_prepared(run, inputs, self.precision if self.precision == "int8" else ran)
+
+
+class OpenVinoBf16(OpenVino):
+    """Our folded ONNX in OpenVINO with bf16 inference precision (AMX or AVX512-BF16 CPUs)."""
+
+    name = "openvino-bf16"
+    precision = "bf16"
+    how = "OpenVINO, CPU, INFERENCE_PRECISION_HINT bf16"
+
+    def missing(self) -> str | None:
+        absent = super().missing()
+        if absent:
+            return absent
+        capabilities = openvino_capabilities()
+        if self.precision.upper() not in capabilities:
+            listed = ", ".join(sorted(capabilities))
+            return (
+                f"OpenVINO computes no {self.precision} on this CPU (its optimization capabilities: {listed})"
+            )
+        return None
+
+
+class OpenVinoFp16(OpenVinoBf16):
+    """Our folded ONNX in OpenVINO with fp16 inference precision (AMX-FP16 or Arm CPUs)."""
+
+    name = "openvino-fp16"
+    precision = "fp16"
+    how = "OpenVINO, CPU, INFERENCE_PRECISION_HINT f16"
 
 
 class OpenVinoInt8(OpenVino):
@@ -162,6 +201,8 @@ class OpenVinoInt8(OpenVino):
     name = "openvino-int8"
     kind = "onnx-int8"
     precision = "int8"
+    export_as = ("onnx", True)
+    how = "OpenVINO, CPU"
 
 
 class ExecuTorch(Backend):
@@ -170,10 +211,12 @@ class ExecuTorch(Backend):
     name = "executorch"
     runtime = "executorch"
     kind = "pte"
+    export_as = ("executorch", False)
+    how = "ExecuTorch runtime, XNNPACK delegate"
 
-    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Call:
+    def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
         runner = executorch_runner(cache.get(self.kind, batch=inputs.shape[0]), threads)
-        return _numpy_call(runner, inputs)
+        return numpy_prepared(runner, inputs, self.precision)
 
 
 class ExecuTorchInt8(ExecuTorch):
@@ -182,27 +225,20 @@ class ExecuTorchInt8(ExecuTorch):
     name = "executorch-int8"
     kind = "pte-int8"
     precision = "int8"
+    export_as = ("executorch", True)
 
 
-BACKENDS: dict[str, type[Backend]] = {
-    cls.name: cls
-    for cls in (
-        Eager,
-        ChannelsLast,
-        Compile,
-        OnnxRuntime,
-        OnnxRuntimeInt8,
-        OpenVino,
-        OpenVinoInt8,
-        ExecuTorch,
-        ExecuTorchInt8,
-    )
-}
-
-
-def get_backend(name: str) -> Backend:
-    """A backend by name; unknown names raise a ValueError listing the known ones."""
-    try:
-        return BACKENDS[name]()
-    except KeyError:
-        raise ValueError(f"backend {name!r} is unknown; choose from {', '.join(BACKENDS)}") from None
+OURS: tuple[type[Backend], ...] = (
+    ChannelsLast,
+    ChannelsLastBf16,
+    ChannelsLastFp16,
+    Compile,
+    OnnxRuntime,
+    OnnxRuntimeInt8,
+    OpenVino,
+    OpenVinoBf16,
+    OpenVinoFp16,
+    OpenVinoInt8,
+    ExecuTorch,
+    ExecuTorchInt8,
+)

@@ -11,7 +11,20 @@ from rich.table import Table
 from mobilenets.atomic_files import atomic_write_bytes
 from mobilenets.bench.timing import BenchReport, BenchResult
 
-COLUMNS = ("model", "backend", "batch", "median ms", "p90 ms", "img/s", "GMAC/s", "% of peak", "note")
+PRECISION_COLORS = {"fp32": "tab:blue", "bf16": "tab:green", "fp16": "tab:olive", "int8": "tab:orange"}
+COLUMNS = (
+    "model",
+    "backend",
+    "precision",
+    "batch",
+    "median ms",
+    "p90 ms",
+    "img/s",
+    "GMAC/s",
+    "% of peak",
+    "check",
+    "note",
+)
 
 
 def _cells(row: BenchResult) -> list[str]:
@@ -21,23 +34,29 @@ def _cells(row: BenchResult) -> list[str]:
     share = "–" if row.peak_share is None else f"{100 * row.peak_share:.1f}%"
     return [
         row.model,
-        row.backend,
+        f"{row.backend} (peer default)" if row.peer else row.backend,
+        row.precision,
         str(row.batch),
         number(row.median_ms, 2),
         number(row.p90_ms, 2),
         number(row.images_per_s, 1),
         number(row.gmacs_per_s, 1),
         share,
-        row.note or ("int8" if row.precision == "int8" else ""),
+        row.check,
+        row.note,
     ]
 
 
 def caption(report: BenchReport) -> str:
-    """The line under every table: date, threads, MACs per image and the peak estimate."""
+    """The lines under every table: date, threads, MACs, what was checked on, CPU and peaks.
+
+    "% of peak" is of the peak of the row's own precision.
+    """
     macs = ", ".join(f"{name} {value / 1e6:.0f}M" for name, value in report.macs.items())
+    checked = "; ".join(f"{name}: {source}" for name, source in report.check_source.items())
     return (
-        f"{report.date}, {report.threads} threads. MACs per image: {macs}. "
-        f"Peak estimate: {report.peak.describe()}."
+        f"{report.date}, {report.threads} threads. MACs per image: {macs}. Checked on: {checked}.\n"
+        f"{report.peak.describe()}\n% of peak: of the peak of the row's own precision."
     )
 
 
@@ -57,7 +76,7 @@ def bench_markdown(report: BenchReport) -> str:
     lines += [
         "| " + " | ".join(cell.replace("|", "/") for cell in _cells(row)) + " |" for row in report.results
     ]
-    return "\n".join(lines) + f"\n\n{caption(report)}\n"
+    return "\n".join(lines) + "\n\n" + caption(report).replace("\n", "\n\n") + "\n"
 
 
 def save_bench(report: BenchReport, out_dir: str | Path, stem: str = "bench") -> list[Path]:
@@ -86,11 +105,13 @@ def save_chart(report: BenchReport, path: str | Path) -> Path:
         rows = [r for r in measured if r.batch == batch]
         labels = [f"{r.model} · {r.backend}" for r in rows]
         values = [r.median_ms or 0.0 for r in rows]
-        colors = ["tab:orange" if r.precision == "int8" else "tab:blue" for r in rows]
+        colors = [PRECISION_COLORS.get(r.precision, "tab:blue") if not r.peer else "tab:gray" for r in rows]
         axis.barh(range(len(rows)), values, color=colors)
         axis.set_yticks(range(len(rows)), labels, fontsize=8)
         axis.invert_yaxis()
-        axis.set_xlabel("median latency (ms), lower is better; orange = int8")
+        axis.set_xlabel(
+            "median ms, lower is better; gray: peer default, blue fp32, green bf16/fp16, orange int8"
+        )
         axis.set_title(f"batch {batch}, {report.threads} threads")
     fig.suptitle(report.peak.cpu_name, fontsize=10)
     fig.tight_layout()

@@ -7,9 +7,13 @@ allocate, compile, pick kernels), then called repeatedly for at least ``min_seco
 median and 90th-percentile latency come from those calls.
 
 Achieved GMAC/s = the model's multiply-accumulates (attention matmuls included) x batch / median
-latency, and its share of the estimated fp32 peak (``cpu_peak.py``) says how close a backend gets
-to the hardware limit.
-For int8 backends the share is still taken of the *fp32* peak, so it can exceed what fp32 can do.
+latency, and its share of the estimated peak of the path's own precision (``cpu_peak.py``: fp32,
+bf16, fp16 or int8, each from the instructions this CPU has) says how close it gets to the
+hardware limit.
+
+Every path is also checked against the eager fp32 model (``checks.py``), and the peers' default
+paths (``peer_defaults.py``) are timed beside ours, so a recommendation can name the fastest of
+our paths that passes its check and compare it with what a user gets without mobilenets.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from pathlib import Path
 
 import torch
 
-from mobilenets.bench.backends import Backend, Call, ExportCache, get_backend
+from mobilenets.bench.backend import Backend, Call, ExportCache
+from mobilenets.bench.checks import CheckSet, check_path, check_set
 from mobilenets.bench.cpu_peak import CpuPeak, estimate_cpu_peak
+from mobilenets.bench.registry import get_backend
 from mobilenets.cost.profiler import profile
+from mobilenets.export.calibration import calibration_sets
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.weights.create import create_model
 
@@ -50,6 +57,10 @@ class BenchResult:
     peak_share: float | None = None
     calls: int = 0
     note: str = ""
+    peer: bool = False  # a peer's default path, the comparison
+    check: str = ""  # the accuracy check in a few words: 'pass 3e-07', 'pass 100.0% of 450', 'unchecked'
+    check_passed: bool | None = None
+    check_report: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,13 +72,23 @@ class BenchReport:
     threads: int
     macs: dict[str, int] = field(default_factory=dict)
     date: str = ""
+    check_source: dict[str, str] = field(default_factory=dict)  # model -> what its paths were checked on
 
     def to_dict(self) -> dict[str, object]:
         return {
             "date": self.date,
             "threads": self.threads,
-            "cpu_peak": {**asdict(self.peak), "gmacs": self.peak.gmacs, "formula": self.peak.describe()},
+            "cpu": {
+                "name": self.peak.cpu_name,
+                "features": sorted(self.peak.features),
+                "cores": self.peak.cores,
+                "ghz": self.peak.ghz,
+                "clock_source": self.peak.clock_source,
+                "peaks": {name: asdict(peak) for name, peak in self.peak.peaks.items()},
+                "description": self.peak.describe(),
+            },
             "macs_per_image": self.macs,
+            "checked_on": self.check_source,
             "results": [asdict(r) for r in self.results],
         }
 
@@ -126,6 +147,8 @@ def run_bench(
     rounds: int = 1,
     workdir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    calib: str | Path | None = None,
+    calib_samples: int = 256,
 ) -> BenchReport:
     """Time every model on every backend at every batch size.
 
@@ -139,6 +162,11 @@ def run_bench(
         rounds: timing rounds, interleaved across backends.
         workdir: where exported files go (default: a temporary folder, removed after).
         progress: called with a short message before each step.
+        calib: a folder of images or 'digits', split as ``mobilenets export --calib`` splits it:
+            the int8 files are calibrated on one part, and every path is checked on the
+            held-out part. Without it, int8 files are calibrated on noise (fine for timing) and
+            only fp32 paths can be checked.
+        calib_samples: at most this many images calibrate.
 
     Returns:
         The report: one result per (model, backend, batch), skipped ones included.
@@ -164,10 +192,20 @@ def run_bench(
             cost = profile(model, input_size)
             macs = cost.total_mult_adds + cost.attention_mult_adds
             report.macs[name] = macs
-            cache = ExportCache(model, scratch / f"model{index}")
+            calibration, held_out = (
+                calibration_sets(calib, model.preprocess, model.labels, calib_samples)
+                if calib
+                else (None, None)
+            )
+            checks = check_set(model, held_out)
+            kind = "held-out images" if checks.images else "Gaussian inputs"
+            report.check_source[name] = f"{len(checks.inputs)} {kind} ({checks.source})"
+            cache = ExportCache(
+                model, scratch / f"model{index}", None if calibration is None else calibration.inputs
+            )
             for batch in batches:
                 report.results += _bench_batch(
-                    model, name, macs, batch, selected, threads, cache, timing, report
+                    model, name, macs, batch, selected, threads, cache, timing, report, checks
                 )
     return report
 
@@ -192,6 +230,7 @@ def _bench_batch(
     cache: ExportCache,
     timing: Timing,
     report: BenchReport,
+    checks: CheckSet,
 ) -> list[BenchResult]:
     """One row per backend at one batch size: prepared, then timed in rounds interleaved across them."""
     warmup, min_seconds, rounds, say = timing.warmup, timing.min_seconds, timing.rounds, timing.say
@@ -199,16 +238,22 @@ def _bench_batch(
     calls: dict[str, Call] = {}
     rows: dict[str, BenchResult] = {}
     for backend in selected:
-        row = BenchResult(name, backend.name, backend.precision, batch, threads)
+        row = BenchResult(name, backend.name, backend.precision, batch, threads, peer=backend.peer)
         rows[backend.name] = row
         row.note = backend.missing() or ""
         if row.note:
             continue
         say(f"{name} batch {batch}: preparing {backend.name}")
         try:
-            calls[backend.name] = backend.prepare(model, inputs, threads, cache)
+            prepared = backend.prepare(model, inputs, threads, cache)
+            say(f"{name} batch {batch}: checking {backend.name}")
+            row.precision = prepared.precision  # what ran: OpenVINO's default may pick bf16
+            verdict = check_path(row.precision, prepared.predict, checks)
         except Exception as error:  # a runtime that cannot take this model: report, go on
             row.note = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
+            continue
+        row.check, row.check_passed, row.check_report = verdict.summary, verdict.passed, verdict.report
+        calls[backend.name] = prepared.call
     samples: dict[str, list[float]] = {key: [] for key in calls}
     for round_index in range(rounds):
         for key, call in calls.items():
@@ -220,16 +265,22 @@ def _bench_batch(
         row.median_ms, row.p90_ms = 1e3 * median, 1e3 * percentile(values, 0.9)
         row.images_per_s = batch / statistics.fmean(values)
         row.gmacs_per_s = macs * batch / median / 1e9
-        row.peak_share = row.gmacs_per_s / report.peak.gmacs
+        row.peak_share = row.gmacs_per_s / report.peak.peak(row.precision).gmacs
         row.calls = len(values)
     return list(rows.values())
 
 
-def best_result(report: BenchReport, model: str, batch: int, precision: str) -> BenchResult | None:
-    """The fastest measured result for ``model`` at ``batch`` among backends of ``precision``."""
+def best_result(
+    report: BenchReport, model: str, batch: int, precision: str | None = None, *, peer: bool | None = None
+) -> BenchResult | None:
+    """The fastest measured result for ``model`` at ``batch``, of ``precision`` and role if given."""
     measured = [
         r
         for r in report.results
-        if r.model == model and r.batch == batch and r.precision == precision and r.median_ms is not None
+        if r.model == model
+        and r.batch == batch
+        and (precision is None or r.precision == precision)
+        and (peer is None or r.peer == peer)
+        and r.median_ms is not None
     ]
     return min(measured, key=lambda r: r.median_ms or 0.0, default=None)

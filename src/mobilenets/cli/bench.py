@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from mobilenets.bench.backends import get_backend
+from mobilenets.bench.recommend import recommendations
+from mobilenets.bench.registry import BACKENDS, get_backend
 from mobilenets.bench.report import bench_markdown, bench_table, save_bench
 from mobilenets.bench.timing import DEFAULT_BACKENDS, run_bench
 from mobilenets.cli.failures import EXIT_OK
@@ -37,18 +38,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="time models across backends (PyTorch, ONNX Runtime, OpenVINO, ExecuTorch)",
         description=(
             "Warm up, then time each backend: median and p90 latency, throughput, achieved GMAC/s "
-            "and its share of this CPU's estimated fp32 peak. Backends whose runtime is not "
-            "installed are skipped with a note."
+            "and its share of this CPU's estimated peak for the backend's precision. Every backend "
+            "is checked against the eager fp32 model (fp32: parity; bf16, fp16, int8: top-1 "
+            "agreement on held-out --calib images). Backends whose runtime is not installed, or "
+            "whose precision this CPU cannot compute, are skipped with a note. --recommend times "
+            "every path at batch 1 and 32 and names the fastest that passed its check."
         ),
     )
     parser.add_argument("models", nargs="+", metavar="MODEL|WEIGHTS", help="model names or weight files")
     parser.add_argument(
         "--backends",
-        default=",".join(DEFAULT_BACKENDS),
-        help="comma-separated: eager, channels_last, compile, onnxruntime, onnxruntime-int8, openvino, "
-        "openvino-int8, executorch, executorch-int8 (default: %(default)s)",
+        default=None,
+        help=f"comma-separated, from: {', '.join(BACKENDS)} (default: {','.join(DEFAULT_BACKENDS)}; "
+        "with --recommend: all)",
     )
-    parser.add_argument("--batch", type=_int_list, default=[1], help="batch sizes, e.g. 1,32 (default 1)")
+    parser.add_argument(
+        "--batch",
+        type=_int_list,
+        default=None,
+        help="batch sizes, e.g. 1,32 (default 1; with --recommend 1,32)",
+    )
+    parser.add_argument(
+        "--recommend",
+        action="store_true",
+        help="name the fastest path here that passes its accuracy check, beside the fastest peer default",
+    )
+    parser.add_argument(
+        "--calib",
+        metavar="DIR|digits",
+        help="images to calibrate int8 on and to check every path with (a quarter held out); "
+        "without them bf16/fp16/int8 paths are timed but unchecked, never recommended",
+    )
+    parser.add_argument("--calib-samples", type=int, default=256, help="images used to calibrate (256)")
     parser.add_argument("--threads", type=int, default=None, help="threads per backend (default: all cores)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
     parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per backend and round")
@@ -60,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
 
     console = Console(width=max(Console().width, 140))
-    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    chosen = args.backends or ",".join(BACKENDS if args.recommend else DEFAULT_BACKENDS)
+    backends = [name.strip() for name in chosen.split(",") if name.strip()]
+    batches = args.batch or ([1, 32] if args.recommend else [1])
     if not backends:
         raise ValueError("--backends names no backend; give one or more, e.g. eager,onnxruntime")
     for name in backends:
@@ -70,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads {args.threads}: give 1 to {4 * cores} (this machine has {cores} cores)")
     if not (math.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
         raise ValueError(f"--seconds {args.seconds}: give a time in (0, {MAX_SECONDS:g}] seconds")
+    if args.calib_samples < 1:
+        raise ValueError(f"--calib-samples {args.calib_samples}: give 1 or more")
     if args.warmup < 0 or args.rounds < 1:
         raise ValueError(f"--warmup {args.warmup} / --rounds {args.rounds}: warmup must be >= 0, rounds >= 1")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
@@ -85,18 +110,26 @@ def run(args: argparse.Namespace) -> int:
         report = run_bench(
             args.models,
             backends,
-            args.batch,
+            batches,
             args.threads,
             warmup=args.warmup,
             min_seconds=args.seconds,
             rounds=args.rounds,
             progress=lambda message: status.update(message),
+            calib=args.calib,
+            calib_samples=args.calib_samples,
         )
     console.print(bench_table(report))
-    console.print(f"peak estimate: {report.peak.describe()}", soft_wrap=True)
+    if args.recommend:
+        console.print(
+            f"[bold]Fastest checked path on this machine[/] ({escape(report.peak.feature_line())}):"
+        )
+        for recommendation in recommendations(report):
+            for line in recommendation.lines():
+                console.print(escape(line), soft_wrap=True)
     if args.out:
         for path in save_bench(report, args.out):
             console.print(f"wrote {path}")
     else:
-        console.print("markdown:\n" + bench_markdown(report), markup=False)
+        console.print("markdown:\n" + bench_markdown(report), markup=False, soft_wrap=True)
     return EXIT_OK

@@ -1,16 +1,25 @@
-"""``mobilenets export``: a weight file to ONNX or ExecuTorch, fp32 or int8, checked for parity."""
+"""``mobilenets export``: a weight file to ONNX or ExecuTorch, fp32 or int8, checked for parity.
+
+``--format auto`` first times every file path on this machine (``bench.recommend``) and writes
+the fastest one that passes its accuracy check.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
-from mobilenets.export.pipeline import export_model
+from mobilenets.export.pipeline import SUFFIXES, export_model
 from mobilenets.export.runtimes import runtime_missing
+
+AUTO_SECONDS, AUTO_ROUNDS = 0.5, 3  # enough to rank paths that differ by more than noise
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +33,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("weights", help="a mobilenets weight file (or a model name, for random weights)")
-    parser.add_argument("--format", dest="export_format", choices=("onnx", "executorch"), default="onnx")
-    parser.add_argument("--int8", action="store_true", help="quantize to int8 (needs --calib)")
+    parser.add_argument(
+        "--format",
+        dest="export_format",
+        choices=("onnx", "executorch", "auto"),
+        default="onnx",
+        help="auto: time every file path here and write the fastest that passes its check (default onnx)",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="quantize to int8 (needs --calib); with --format auto: only int8 paths compete",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="--format auto: the batch size to be fastest at; ExecuTorch programs are exported for it (1)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="--format auto: threads to time with (all cores)"
+    )
     parser.add_argument(
         "--calib",
         metavar="DIR|digits",
@@ -45,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=False)
+    extra: dict[str, object] = {}
+    if args.export_format == "auto":
+        args.export_format, args.int8, extra = _choose_format(args, console)
     needed = ("onnx", "onnxruntime") if args.export_format == "onnx" else ("executorch",)
     for runtime in needed:
         missing = runtime_missing(runtime)
@@ -60,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         calib=args.calib,
         calib_samples=args.calib_samples,
         bias_correction=args.bias_correction,
+        batch_size=args.batch,
+        extra_report=extra,
     )
     console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB)")
     console.print(format_parity(result.parity))
@@ -76,3 +109,89 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, bool, dict[str, object]]:
+    """Time the file paths here; the format and precision of the fastest that passed its check."""
+    from mobilenets.bench.recommend import file_candidates, recommend
+    from mobilenets.bench.registry import BACKENDS
+    from mobilenets.bench.timing import run_bench
+
+    cores = os.cpu_count() or 1
+    if args.batch < 1 or (args.threads is not None and not 1 <= args.threads <= 4 * cores):
+        raise ValueError(
+            f"--batch {args.batch} / --threads {args.threads}: batch must be >= 1, threads 1 to {4 * cores}"
+        )
+    wanted = None
+    if args.out:  # the file name settles the format: never write a .onnx file that holds something else
+        by_suffix = {suffix: name for name, suffix in SUFFIXES.items()}
+        wanted = by_suffix.get(Path(args.out).suffix)
+        if wanted is None:
+            raise ValueError(f"--out {args.out}: give a .onnx or .pte name (or none) with --format auto")
+    int8: bool | None = True if args.int8 else None
+    if args.calib is None:
+        if args.int8:
+            raise ValueError(
+                "--int8 needs calibration images: pass --calib DIR (a folder of images) or digits"
+            )
+        int8 = False  # int8 agreement cannot be checked without images: not a candidate
+        console.print(
+            "[yellow]no --calib: only fp32 paths compete (int8 needs images to calibrate and check)[/]"
+        )
+    candidates = tuple(name for name in file_candidates(int8, wanted) if BACKENDS[name]().missing() is None)
+    if not candidates:
+        raise ValueError(
+            "--format auto: no runtime for any file path is installed: pip install 'mobilenets[deploy]'"
+        )
+    with console.status("timing the file paths") as status:
+        report = run_bench(
+            [args.weights],
+            candidates,
+            [args.batch],
+            args.threads,
+            min_seconds=AUTO_SECONDS,
+            rounds=AUTO_ROUNDS,
+            calib=args.calib,
+            calib_samples=args.calib_samples,
+            progress=lambda message: status.update(message),
+        )
+    model = next(iter(report.macs))
+    choice = recommend(report, model, args.batch)
+    for row in report.results:
+        if row.median_ms is not None:
+            console.print(
+                escape(f"  {row.backend} ({row.precision}): {row.median_ms:.2f} ms, check {row.check}")
+            )
+        else:
+            console.print(escape(f"  {row.backend}: {row.note}"))
+    if choice.best is None:
+        raise ValueError(f"{args.weights}: no file path passed its accuracy check here; see the lines above")
+    best = choice.best
+    backend = BACKENDS[best.backend]
+    assert backend.export_as is not None
+    export_format, int8_chosen = backend.export_as
+    console.print(
+        escape(
+            f"fastest checked file path at batch {args.batch} on {report.peak.cpu_name}: {best.backend} "
+            f"({best.precision}, {best.median_ms:.2f} ms); run the file with {backend.how}"
+        ),
+        soft_wrap=True,
+    )
+    chosen = {
+        "backend": best.backend,
+        "precision": best.precision,
+        "median_ms": best.median_ms,
+        "batch": args.batch,
+        "run_with": backend.how,
+        "cpu": report.peak.feature_line(),
+        "timed": {
+            row.backend: {
+                "median_ms": row.median_ms,
+                "check": row.check,
+                "passed": row.check_passed,
+                "note": row.note,
+            }
+            for row in report.results
+        },
+    }
+    return export_format, int8_chosen, {"chosen_by_format_auto": chosen}

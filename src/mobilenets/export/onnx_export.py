@@ -164,15 +164,18 @@ def export_onnx(
     return path
 
 
-def export_onnx_plain(model: nn.Module, path: str | Path, input_size: tuple[int, int, int]) -> Path:
+def export_onnx_plain(
+    model: nn.Module, path: str | Path, input_size: tuple[int, int, int], batch: int = 1
+) -> Path:
     """The ordinary export a user would write: ``torch.onnx.export(model, x, path)``, nothing else.
 
-    No folding, no metadata, no options beyond the defaults (static batch 1). Benchmarks use it
-    as the baseline that mobilenets' own export must match or beat.
+    No folding, no metadata, no options beyond the defaults: the batch is fixed at the example
+    input's ``batch``. Benchmarks use it as the baseline that mobilenets' own export must match
+    or beat.
     """
     require_runtime("onnx")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with quiet_export():
-        torch.onnx.export(model.eval(), (torch.randn(1, *input_size),), str(path))
+        torch.onnx.export(model.eval(), (torch.randn(batch, *input_size),), str(path))
     return path

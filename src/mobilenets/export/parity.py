@@ -22,6 +22,7 @@ from mobilenets.atomic_files import atomic_write_bytes
 
 FP32_RELATIVE_TOLERANCE = 1e-4
 INT8_MIN_AGREEMENT = 0.99
+FP32_CHECK_SAMPLES = 8  # fp32 parity needs no more inputs than this
 CHUNK = 32  # evaluate in chunks so large held-out sets do not need one huge batch
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -43,7 +44,11 @@ def fp32_parity(reference: Predictor, candidate: Predictor, inputs: np.ndarray) 
         A report: ``max_abs_diff``, ``logit_scale``, ``relative_diff``, ``tolerance``,
         ``top1_agreement``, ``samples`` and ``passed``.
     """
-    expected, actual = _predict(reference, inputs), _predict(candidate, inputs)
+    return compare_fp32(_predict(reference, inputs), _predict(candidate, inputs))
+
+
+def compare_fp32(expected: np.ndarray, actual: np.ndarray) -> dict[str, object]:
+    """``fp32_parity`` on logits already computed: (N, classes) each."""
     if expected.shape != actual.shape:
         raise ValueError(f"output shapes differ: eager {expected.shape} vs exported {actual.shape}")
     max_diff = float(np.abs(expected - actual).max())
@@ -51,7 +56,7 @@ def fp32_parity(reference: Predictor, candidate: Predictor, inputs: np.ndarray) 
     relative = max_diff / scale if scale > 0 else max_diff
     return {
         "kind": "fp32",
-        "samples": len(inputs),
+        "samples": len(expected),
         "max_abs_diff": max_diff,
         "logit_scale": scale,
         "relative_diff": relative,
@@ -81,16 +86,26 @@ def int8_agreement(
         A report: ``agreement``, ``samples``, ``float_accuracy`` and ``int8_accuracy`` (or
         ``None``), ``disagreements`` and ``passed``.
     """
-    float_top1 = _predict(float_model, inputs).argmax(1)
-    int8_top1 = _predict(int8_model, inputs).argmax(1)
-    agreement = float((float_top1 == int8_top1).mean())
+    return compare_top1(_predict(float_model, inputs), _predict(int8_model, inputs), labels, "int8", minimum)
+
+
+def compare_top1(
+    expected: np.ndarray,
+    actual: np.ndarray,
+    labels: np.ndarray | None = None,
+    kind: str = "int8",
+    minimum: float = INT8_MIN_AGREEMENT,
+) -> dict[str, object]:
+    """Top-1 agreement of a lower-precision model's logits (``kind``: int8, bf16, fp16) with fp32's."""
+    float_top1, low_top1 = expected.argmax(1), actual.argmax(1)
+    agreement = float((float_top1 == low_top1).mean())
     return {
-        "kind": "int8",
-        "samples": len(inputs),
+        "kind": kind,
+        "samples": len(expected),
         "agreement": agreement,
-        "disagreements": int((float_top1 != int8_top1).sum()),
+        "disagreements": int((float_top1 != low_top1).sum()),
         "float_accuracy": None if labels is None else float((float_top1 == labels).mean()),
-        "int8_accuracy": None if labels is None else float((int8_top1 == labels).mean()),
+        f"{kind}_accuracy": None if labels is None else float((low_top1 == labels).mean()),
         "minimum": minimum,
         "passed": agreement >= minimum,
     }
@@ -118,14 +133,15 @@ def format_parity(report: dict[str, object]) -> str:
             f"= {report['relative_diff']:.2e} x logit scale {report['logit_scale']:.3g} "
             f"(limit {report['tolerance']:.0e}): {verdict}"
         )
+    kind = str(report["kind"])
     line = (
-        f"int8 top-1 agreement with float on {report['samples']} held-out images: "
+        f"{kind} top-1 agreement with float on {report['samples']} held-out images: "
         f"{100 * float(report['agreement']):.2f}% ({report['disagreements']} differ; "  # type: ignore[arg-type]
         f"limit {100 * float(report['minimum']):.0f}%): {verdict}"  # type: ignore[arg-type]
     )
     if report.get("float_accuracy") is not None:
         line += (
             f"; accuracy float {100 * float(report['float_accuracy']):.2f}%"  # type: ignore[arg-type]
-            f", int8 {100 * float(report['int8_accuracy']):.2f}%"  # type: ignore[arg-type]
+            f", {kind} {100 * float(report[f'{kind}_accuracy']):.2f}%"  # type: ignore[arg-type]
         )
     return line

@@ -18,7 +18,13 @@ from mobilenets.export.bias_correction import int8_ready_network
 from mobilenets.export.calibration import ImageSet, calibration_sets
 from mobilenets.export.executorch_export import export_executorch
 from mobilenets.export.onnx_export import export_onnx
-from mobilenets.export.parity import fp32_parity, int8_agreement, parity_path, write_parity
+from mobilenets.export.parity import (
+    FP32_CHECK_SAMPLES,
+    fp32_parity,
+    int8_agreement,
+    parity_path,
+    write_parity,
+)
 from mobilenets.export.quantize import quantize_onnx
 from mobilenets.export.runtimes import Runner, runner_for_file
 from mobilenets.models.mobilenet import MobileNet
@@ -28,7 +34,6 @@ from mobilenets.weights.create import create_model, is_file_source
 ExportFormat = Literal["onnx", "executorch"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch")
 SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
-FP32_CHECK_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ def export_model(
     calib: str | Path | None = None,
     calib_samples: int = 256,
     bias_correction: bool = True,
+    batch_size: int = 1,
+    extra_report: dict[str, object] | None = None,
 ) -> ExportResult:
     """Export a model to ONNX or ExecuTorch, fp32 or int8, and check it against the eager model.
 
@@ -100,6 +107,8 @@ def export_model(
         calib_samples: at most this many images calibrate.
         bias_correction: with ``int8``, put the weights on the int8 grid and correct the
             biases for their rounding on the calibration images (see ``bias_correction``).
+        batch_size: the batch an ExecuTorch program is exported for (ONNX files take any).
+        extra_report: more entries for the parity report (``--format auto`` records its choice).
 
     Returns:
         The written file and its parity report (also saved as ``<file>.parity.json``).
@@ -123,30 +132,49 @@ def export_model(
     if calib is not None:
         calibration, check = calibration_sets(calib, model.preprocess, model.labels, calib_samples)
 
-    _write(model, path, export_format, int8, calibration, bias_correction)
+    write_export(
+        model,
+        path,
+        export_format,
+        int8,
+        None if calibration is None else calibration.inputs,
+        bias_correction,
+        batch_size,
+    )
     report = _parity(model, path, int8, check, bias_correction)
     report["file"] = str(path)
     report["format"] = export_format
+    report.update(extra_report or {})
     return ExportResult(path, report, write_parity(path, report))
 
 
-def _write(
+def write_export(
     model: MobileNet,
     path: Path,
-    export_format: ExportFormat,
-    int8: bool,
-    calibration: ImageSet | None,
-    bias_correction: bool,
-) -> None:
-    """The export itself; a failure leaves no half-written file that looks like an export."""
+    export_format: str,
+    int8: bool = False,
+    calibration: np.ndarray | None = None,
+    bias_correction: bool = True,
+    batch_size: int = 1,
+) -> Path:
+    """The export itself, unchecked; a failure leaves no half-written file that looks like an export.
+
+    Args:
+        model: the model, in eval mode.
+        path: the file to write.
+        export_format: 'onnx' or 'executorch'.
+        int8: quantize, calibrating on ``calibration`` (N, C, H, W) float32.
+        bias_correction: with ``int8``, correct the biases for the weights' rounding.
+        batch_size: ExecuTorch programs have a fixed batch size; ONNX files a dynamic one.
+    """
     existed = path.exists()
     try:
         if export_format == "onnx" and int8:
             assert calibration is not None
             with tempfile.TemporaryDirectory() as scratch:
-                network = int8_ready_network(model, calibration.inputs, bias_correction)
+                network = int8_ready_network(model, calibration, bias_correction)
                 float_path = export_onnx(model, Path(scratch) / "float.onnx", network=network)
-                quantize_onnx(float_path, path, calibration.inputs)
+                quantize_onnx(float_path, path, calibration)
         elif export_format == "onnx":
             export_onnx(model, path)
         else:
@@ -154,9 +182,11 @@ def _write(
                 model,
                 path,
                 int8=int8,
-                calibration=None if calibration is None else calibration.inputs,
+                calibration=calibration,
+                batch_size=batch_size,
                 bias_correction=bias_correction,
             )
+        return path
     except BaseException as error:
         if not existed:  # never leave a half-written file that looks like an export
             path.unlink(missing_ok=True)

@@ -71,27 +71,61 @@ def onnxruntime_runner(path: str | Path, threads: int | None = None, optimize: b
     return run
 
 
-def openvino_runner(path: str | Path, threads: int | None = None) -> Runner:
-    """A runner for an ONNX (or OpenVINO IR) file compiled by OpenVINO for the CPU.
+# Our precision names -> OpenVINO's inference precision hints, and back.
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
-    fp32 precision is requested explicitly: on CPUs with bf16 support OpenVINO may otherwise
-    lower precision on its own, which would make an fp32 comparison meaningless.
+
+def openvino_capabilities() -> frozenset[str]:
+    """What OpenVINO's CPU plugin says this CPU computes natively, e.g. {'FP32', 'INT8', 'BF16'}."""
+    require_runtime("openvino")
+    import openvino as ov
+
+    return frozenset(str(item) for item in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def openvino_compiled(
+    path: str | Path, threads: int | None = None, precision: str | None = "fp32"
+) -> tuple[Runner, str]:
+    """An ONNX (or OpenVINO IR) file compiled by OpenVINO for the CPU, and the precision it runs in.
+
+    Args:
+        path: the file.
+        threads: inference threads (``None``: OpenVINO's default).
+        precision: 'fp32', 'bf16' or 'fp16' is requested as the inference precision hint;
+            ``None`` leaves OpenVINO's default, which on CPUs with AMX or AVX512-BF16 is bf16.
+
+    Returns:
+        The runner, and the precision OpenVINO compiled for ('fp32', 'bf16' or 'fp16'), read
+        back from the compiled model: a hint the CPU cannot honour falls back to fp32.
     """
     require_runtime("openvino")
     import openvino as ov
 
     core = ov.Core()
-    config: dict[str, object] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"} if precision is not None else {}
+    if precision is not None:
+        config["INFERENCE_PRECISION_HINT"] = OPENVINO_HINTS[precision]
     if threads is not None:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
     request = compiled.create_infer_request()
+    picked = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # 'f32', 'bf16', 'f16'
+    ran = {hint: name for name, hint in OPENVINO_HINTS.items()}.get(picked, picked)
 
     def run(batch: np.ndarray) -> np.ndarray:
         result = request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
         return np.asarray(result[compiled.output(0)])
 
-    return run
+    return run, ran
+
+
+def openvino_runner(path: str | Path, threads: int | None = None, precision: str | None = "fp32") -> Runner:
+    """A runner for an ONNX (or OpenVINO IR) file compiled by OpenVINO for the CPU.
+
+    fp32 precision is requested by default: on CPUs with bf16 support OpenVINO may otherwise
+    lower precision on its own, which would make an fp32 parity check meaningless.
+    """
+    return openvino_compiled(path, threads, precision)[0]
 
 
 def executorch_runner(path: str | Path, threads: int | None = None) -> Runner:

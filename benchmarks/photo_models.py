@@ -1,0 +1,49 @@
+"""Trained models for the deployment benchmarks: each architecture, default recipe, real photos.
+
+Checking a bf16 or int8 path needs a trained model and real images: a random network's top
+classes sit so close together that any rounding reorders them. No pretrained weights can be
+downloaded here, so each architecture is trained with mobilenets' default recipe on the
+``photos`` set of ``unseen_datasets.py`` (8 classes: which scikit-image photo a random crop came
+from; 480 training and 160 validation images) at 64 px, and cached under ``runs/``.
+
+The recipe was not tuned on this set (``unseen_data.py`` measured it there as unseen data), and
+the deployment code was not tuned on these models.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mobilenets.train import fit
+from mobilenets.train.config import TrainConfig
+from unseen_datasets import ensure_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_RESOLUTION, EPOCHS = 64, 15
+
+
+def photos_dataset(root: Path = REPO / "runs" / "unseen_data" / "data") -> Path:
+    """The ``photos`` ImageFolder (train/ and val/), built if missing (seed 0, byte-stable)."""
+    ensure_dataset("photos", root / "photos")
+    return root / "photos"
+
+
+def photo_model(arch: str, root: Path = REPO / "runs" / "deploy_models", threads: int = 2) -> Path:
+    """``arch`` trained on the photos set with the default recipe; the final weights' path."""
+    out = root / arch
+    weights = out / "final.safetensors"
+    if not weights.exists():
+        config = TrainConfig(
+            data=str(photos_dataset()),
+            model=arch,
+            resolution=TRAIN_RESOLUTION,
+            epochs=EPOCHS,
+            out=str(out),
+            progress=False,
+            threads=threads,
+            overwrite=True,
+        )
+        fit(config)
+    return weights
