@@ -144,6 +144,24 @@ def test_tf_same_padding_exports_with_parity(tmp_path: Path) -> None:
     assert "BatchNormalization" not in ops
 
 
+def test_pools_are_global_average_pools_and_a_batch_can_be_fixed(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v3_small", num_classes=7, resolution_mult=64 / 224).eval()
+    # V3-Small pools 9 times in its SE blocks and once before the head: all 10 become
+    # GlobalAveragePool, which the runtimes fuse, and none stays a ReduceMean.
+    squeeze_excites = sum(type(module).__name__ == "SqueezeExcite" for module in model.modules())
+    static = export_onnx(model, tmp_path / "static.onnx", batch=3)
+    graph = onnx.load(str(static))
+    ops = [node.op_type for node in graph.graph.node]
+    assert "ReduceMean" not in ops and ops.count("GlobalAveragePool") == squeeze_excites + 1
+    assert [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim] == [3, 3, 64, 64]
+    inputs = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(inputs).numpy()
+    actual = onnxruntime_runner(static, threads=1, optimize=False)(inputs.numpy())
+    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
 def test_export_errors_are_usage_errors(tmp_path: Path, digits_weights: Path) -> None:
     assert main(["export", str(digits_weights), "--int8", "--out", str(tmp_path / "x.onnx")]) == 2
     assert main(["export", str(tmp_path / "missing.safetensors")]) == 2

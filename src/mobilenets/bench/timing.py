@@ -38,6 +38,7 @@ from mobilenets.export.calibration import calibration_sets
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.weights.create import create_model
 
+SETTLE_SECONDS = 0.2
 DEFAULT_BACKENDS = ("eager", "channels_last", "onnxruntime", "onnxruntime-int8", "openvino", "executorch")
 
 
@@ -259,6 +260,9 @@ def _bench_batch(
         for key, call in calls.items():
             say(f"{name} batch {batch}: timing {key} (round {round_index + 1}/{rounds})")
             samples[key] += time_calls(call, warmup, min_seconds)
+            # ONNX Runtime's idle workers keep spinning for a while after a run and would take
+            # a core from whichever path is timed next; let them settle first.
+            time.sleep(SETTLE_SECONDS)
     for key, values in samples.items():
         row = rows[key]
         median = statistics.median(values)

@@ -23,6 +23,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -31,6 +32,9 @@ from mobilenets.export.fold import fold_for_inference
 from mobilenets.export.runtimes import require_runtime
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.version import __version__
+
+if TYPE_CHECKING:
+    import onnx
 
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset; the issue asks for >= 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -108,6 +112,41 @@ def write_onnx_metadata(path: str | Path, metadata: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
+def global_average_pools(model: onnx.ModelProto) -> int:
+    """Turn every ``ReduceMean`` over H and W (keepdims) into the equivalent ``GlobalAveragePool``.
+
+    The exporter writes ``x.mean((2, 3), keepdim=True)`` (SE and the final pool) as ReduceMean.
+    The two compute the same thing, but the runtimes fuse GlobalAveragePool, not ReduceMean:
+    ONNX Runtime's NCHWc layout pass and its int8 QDQ fusions keep the tensor in their blocked
+    layout across it, where a ReduceMean forces a reorder. Measured on V3-Small, int8, batch 1,
+    ONNX Runtime: 0.90x the time (``benchmarks/v3_time_profile.py``).
+
+    Returns:
+        How many nodes were replaced.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    replaced = 0
+    for node in model.graph.node:
+        if node.op_type != "ReduceMean" or len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        axes = sorted(int(axis) % 4 for axis in constants[node.input[1]].reshape(-1))
+        keepdims = next((attr.i for attr in node.attribute if attr.name == "keepdims"), 1)
+        if axes != [2, 3] or keepdims != 1:
+            continue
+        pool = onnx.helper.make_node("GlobalAveragePool", [node.input[0]], list(node.output), name=node.name)
+        node.CopyFrom(pool)
+        replaced += 1
+    # The axes constants no node reads any more would make ONNX Runtime warn on every load.
+    used = {name for node in model.graph.node for name in node.input}
+    unused = [init for init in model.graph.initializer if init.name not in used and init.name in constants]
+    for init in unused:
+        model.graph.initializer.remove(init)
+    return replaced
+
+
 def export_onnx(
     model: MobileNet,
     path: str | Path,
@@ -116,6 +155,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     example_batch: int = 2,
     network: nn.Module | None = None,
+    batch: int | None = None,
 ) -> Path:
     """Export ``model`` to ONNX with a dynamic batch axis and the metadata described above.
 
@@ -130,6 +170,8 @@ def export_onnx(
             the exporter cannot specialize the batch axis to a constant.
         network: the module to trace instead of ``model`` folded, e.g. one prepared for int8
             (``bias_correction.int8_ready_network``); ``model`` still supplies the metadata.
+        batch: fix the batch axis at this size instead (a static shape lets OpenVINO plan
+            every buffer ahead: 0.93x the time of the dynamic file for V3-Small at batch 1).
 
     Returns:
         The path written.
@@ -144,8 +186,8 @@ def export_onnx(
         network = fold_for_inference(model) if fold else model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.randn(example_batch, *model.preprocess.input_size)
-    batch = torch.export.Dim("batch", min=1, max=4096)
+    example = torch.randn(batch or example_batch, *model.preprocess.input_size)
+    batch_axis = torch.export.Dim("batch", min=1, max=4096)
     with quiet_export():
         program = torch.onnx.export(
             network,
@@ -154,12 +196,17 @@ def export_onnx(
             opset_version=opset,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},),
+            dynamic_shapes=None if batch else ({0: batch_axis},),
             external_data=False,
             verbose=False,
         )
         assert program is not None
         program.save(str(path))
+    import onnx
+
+    written = onnx.load(str(path))
+    global_average_pools(written)
+    onnx.save(written, str(path))
     write_onnx_metadata(path, onnx_metadata(model, folded=fold))
     return path
 

@@ -112,8 +112,8 @@ def quantize_onnx(
     """Quantize a float ONNX file (from ``export_onnx``) to int8 QDQ, calibrated on images.
 
     The float graph first goes through ONNX Runtime's quantization pre-processing (shape
-    inference and graph optimization), as its documentation advises, so the quantizer sees
-    fused Conv+activation patterns. The metadata of the float file is copied over.
+    inference), as its documentation advises, but not its graph optimization (see the comment
+    below). The metadata of the float file is copied over.
 
     Args:
         float_path: the float .onnx file.
@@ -142,7 +142,12 @@ def quantize_onnx(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, quiet_export():
         prepared = Path(scratch) / "prepared.onnx"
-        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        # skip_optimization: ONNX Runtime's optimizer would inline every HardSwish into
+        # HardSigmoid + Mul before quantizing. OpenVINO has no int8 kernel for that HardSigmoid
+        # (it ran the reference one, with reorders around it) and ORT an extra QDQ pair; kept
+        # whole, V3-Large int8 ran in 0.63x the time on OpenVINO and 0.85x on ORT at batch 1
+        # (benchmarks/v3_time_profile.py). Our graph is already folded, so nothing else is lost.
+        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True, skip_optimization=True)
         kept = (first_and_last_layers(prepared) if keep_float_ends else []) + batchnorm_nodes(prepared)
         ranges = f"percentile {PERCENTILE}" if calibration_method == "percentile" else "MinMax"
         try:
