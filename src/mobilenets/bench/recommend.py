@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mobilenets.bench.registry import BACKENDS
 from mobilenets.bench.timing import BenchReport, BenchResult, best_result
 
 
@@ -100,8 +101,6 @@ def file_candidates(int8: bool | None = None, export_format: str | None = None) 
         int8: only int8 paths (True), only float ones (False), or both (None).
         export_format: only paths of this format ('onnx' or 'executorch'), or both (None).
     """
-    from mobilenets.bench.registry import BACKENDS
-
     names = []
     for name, cls in BACKENDS.items():
         if cls.peer or cls.export_as is None:

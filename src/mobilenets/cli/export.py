@@ -14,6 +14,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from mobilenets.bench.recommend import file_candidates, recommend
+from mobilenets.bench.registry import BACKENDS
+from mobilenets.bench.timing import run_bench
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
 from mobilenets.export.pipeline import SUFFIXES, export_model
@@ -113,10 +116,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, bool, dict[str, object]]:
     """Time the file paths here; the format and precision of the fastest that passed its check."""
-    from mobilenets.bench.recommend import file_candidates, recommend
-    from mobilenets.bench.registry import BACKENDS
-    from mobilenets.bench.timing import run_bench
-
     cores = os.cpu_count() or 1
     if args.batch < 1 or (args.threads is not None and not 1 <= args.threads <= 4 * cores):
         raise ValueError(
