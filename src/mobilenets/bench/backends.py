@@ -165,8 +165,7 @@ class OpenVino(Backend):
         hint = "fp32" if self.precision == "int8" else self.precision
         # Compiled for the timed batch: a static shape is faster (openvino_compiled).
         run, ran = openvino_compiled(cache.get(self.kind), threads, hint, batch=len(inputs))
-        prepared = numpy_prepared(run, inputs, self.precision if self.precision == "int8" else ran)
-        return Prepared(prepared.call, fixed_batch(run, len(inputs)), prepared.precision)
+        return numpy_prepared(run, inputs, self.precision if self.precision == "int8" else ran)
 
 
 class OpenVinoBf16(OpenVino):

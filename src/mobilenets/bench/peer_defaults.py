@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from mobilenets.bench.backend import Backend, ExportCache, Prepared, fixed_batch, numpy_prepared
+from mobilenets.bench.backend import Backend, ExportCache, Prepared, numpy_prepared
 from mobilenets.bench.backends import torch_prepared
-from mobilenets.export.runtimes import Runner, onnxruntime_runner, openvino_compiled, runtime_missing
+from mobilenets.export.runtimes import onnxruntime_runner, openvino_compiled, runtime_missing
 from mobilenets.models.mobilenet import MobileNet
 
 
@@ -57,7 +57,7 @@ class PlainOnnxRuntime(Backend):
     def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
         # Graph optimizations all on is ONNX Runtime's own default.
         run = onnxruntime_runner(cache.get("plain-onnx", len(inputs)), threads)
-        return _fixed(run, inputs, "fp32")
+        return numpy_prepared(run, inputs, "fp32")
 
 
 class PlainOpenVino(Backend):
@@ -72,13 +72,7 @@ class PlainOpenVino(Backend):
 
     def prepare(self, model: MobileNet, inputs: torch.Tensor, threads: int, cache: ExportCache) -> Prepared:
         run, ran = openvino_compiled(cache.get("plain-onnx", len(inputs)), threads, precision=None)
-        return _fixed(run, inputs, ran)
-
-
-def _fixed(run: Runner, inputs: torch.Tensor, precision: str) -> Prepared:
-    """The plain file has the timed batch baked in: check it in chunks of that size."""
-    prepared = numpy_prepared(run, inputs, precision)
-    return Prepared(prepared.call, fixed_batch(run, len(inputs)), precision)
+        return numpy_prepared(run, inputs, ran)
 
 
 PEERS: tuple[type[Backend], ...] = (Eager, TorchCompile, PlainOnnxRuntime, PlainOpenVino)

@@ -1,10 +1,10 @@
 """Latency and throughput of a model across backends, put in proportion to the CPU's peak.
 
 For every model and batch size, all backends are prepared first and then timed in turns
-(``rounds``): on a shared or throttling machine, a slow spell then hits every backend alike
-instead of the one that happened to run during it. Each backend is warmed up (first calls
-allocate, compile, pick kernels), then called repeatedly for at least ``min_seconds``; the
-median and 90th-percentile latency come from those calls.
+(``rounds``, in a new seeded order each round): on a shared or throttling machine, a slow spell
+then hits every backend alike instead of the one that happened to run during it. Each backend
+is warmed up (first calls allocate, compile, pick kernels), then called repeatedly for at
+least ``min_seconds``; the median and 90th-percentile latency come from those calls.
 
 Achieved GMAC/s = the model's multiply-accumulates (attention matmuls included) x batch / median
 latency, and its share of the estimated peak of the path's own precision (``cpu_peak.py``: fp32,
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -256,8 +257,15 @@ def _bench_batch(
         row.check, row.check_passed, row.check_report = verdict.summary, verdict.passed, verdict.report
         calls[backend.name] = prepared.call
     samples: dict[str, list[float]] = {key: [] for key in calls}
+    order = list(calls)
+    shuffle = random.Random(0)
     for round_index in range(rounds):
-        for key, call in calls.items():
+        # A new order every round: each path follows a different one each time, so whatever a
+        # path leaves behind (spinning workers, a cold cache) does not always fall on the same
+        # neighbour.
+        shuffle.shuffle(order)
+        for key in order:
+            call = calls[key]
             say(f"{name} batch {batch}: timing {key} (round {round_index + 1}/{rounds})")
             samples[key] += time_calls(call, warmup, min_seconds)
             # ONNX Runtime's idle workers keep spinning for a while after a run and would take
