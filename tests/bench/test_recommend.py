@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import mobilenets.bench.backends as bench_backends
 from mobilenets.bench.checks import CheckSet, check_path
@@ -111,10 +110,12 @@ def test_the_registry_separates_peer_defaults_from_our_paths() -> None:
 def test_bf16_paths_are_offered_only_where_the_hardware_computes_bf16(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    # torch.cpu's probes are never patched: PyTorch caches them, and a CPU wrongly said to have
+    # AMX later gets AMX kernels (this crashed a later ExecuTorch test in the same process).
+    monkeypatch.setattr(bench_backends, "torch_cpu_computes", lambda precision: False)
     assert "no bf16 instructions" in str(bench_backends.ChannelsLastBf16().missing())
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert "AMX-FP16" in str(bench_backends.ChannelsLastFp16().missing())
+    monkeypatch.setattr(bench_backends, "torch_cpu_computes", lambda precision: precision == "bf16")
     assert bench_backends.ChannelsLastBf16().missing() is None
     if OPENVINO:
         monkeypatch.setattr(bench_backends, "openvino_capabilities", lambda: frozenset({"FP32", "INT8"}))
@@ -129,7 +130,7 @@ def test_bench_checks_every_path_on_held_out_digits(
     digits_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # bf16 forced on, as on an AMX machine: PyTorch emulates it here, with the same rounding.
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    monkeypatch.setattr(bench_backends.ChannelsLastBf16, "emulate", True)
     backends = ["eager", "plain-openvino", "onnxruntime", "onnxruntime-int8", "channels_last-bf16"]
     report = run_bench([digits_weights], backends, [1], threads=1, warmup=1, min_seconds=0.05, calib="digits")
     rows = {row.backend: row for row in report.results}

@@ -68,18 +68,29 @@ def torch_prepared(
     return Prepared(lambda: forward(timed), fixed_batch(predict, batch) if batch else predict, precision)
 
 
+def torch_cpu_computes(precision: str) -> bool:
+    """Whether PyTorch's CPU kernels have instructions for ``precision`` on this CPU.
+
+    Tests replace this function, never ``torch.cpu``'s probes themselves: PyTorch caches what
+    those report, and a CPU wrongly reported to have AMX later gets AMX kernels it cannot run.
+    """
+    if precision == "bf16":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    if precision == "fp16":
+        return bool(torch.cpu._is_amx_fp16_supported())
+    return True
+
+
 def torch_precision_missing(precision: str) -> str | None:
     """Why PyTorch cannot compute ``precision`` natively on this CPU (``None`` if it can)."""
-    if precision == "bf16" and not (
-        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    ):
+    if torch_cpu_computes(precision):
+        return None
+    if precision == "bf16":
         return (
             "this CPU has no bf16 instructions (AVX512-BF16 or AMX-BF16); "
             "PyTorch would emulate bf16, slower than fp32"
         )
-    if precision == "fp16" and not torch.cpu._is_amx_fp16_supported():
-        return "this CPU has no fp16 matrix instructions (AMX-FP16) that PyTorch's CPU kernels use"
-    return None
+    return "this CPU has no fp16 matrix instructions (AMX-FP16) that PyTorch's CPU kernels use"
 
 
 class ChannelsLast(Backend):
