@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mobilenets.export.onnx_export import export_onnx_plain
+from mobilenets.export.parity import seeded_inputs
 from mobilenets.export.pipeline import write_export
 from mobilenets.export.runtimes import Runner, runtime_missing
 from mobilenets.models.mobilenet import MobileNet
@@ -68,9 +69,7 @@ class ExportCache:
         """The calibration images and whether they are real (only then is bias correction meaningful)."""
         if self.calibration is not None:
             return self.calibration, True
-        generator = torch.Generator().manual_seed(0)
-        shape = (TIMING_CALIBRATION_SAMPLES, *self.model.preprocess.input_size)
-        return torch.randn(shape, generator=generator).numpy(), False
+        return seeded_inputs(tuple(self.model.preprocess.input_size), TIMING_CALIBRATION_SAMPLES), False
 
     def _make(self, kind: str, batch: int, stem: Path) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from mobilenets.export.calibration import ImageSet
-from mobilenets.export.parity import CHUNK, FP32_CHECK_SAMPLES, compare_fp32, compare_top1
+from mobilenets.export.parity import (
+    FP32_CHECK_SAMPLES,
+    compare_fp32,
+    compare_top1,
+    predict_in_chunks,
+    seeded_inputs,
+)
+from mobilenets.export.pipeline import eager_predictor
 from mobilenets.export.runtimes import Runner
 from mobilenets.models.mobilenet import MobileNet
 
@@ -45,28 +51,14 @@ class Verdict:
     report: dict[str, object]
 
 
-def predict_all(predict: Runner, inputs: np.ndarray) -> np.ndarray:
-    """``predict`` over ``inputs`` in chunks, so a large held-out set never forms one huge batch."""
-    return np.concatenate(
-        [np.asarray(predict(inputs[i : i + CHUNK]), dtype=np.float32) for i in range(0, len(inputs), CHUNK)]
-    )
-
-
 def check_set(model: MobileNet, held_out: ImageSet | None) -> CheckSet:
     """Held-out images when given, else seeded Gaussian inputs in the normalized-pixel range."""
     if held_out is not None and len(held_out):
         inputs, labels, images, source = held_out.inputs, held_out.labels, True, held_out.source
     else:
-        generator = torch.Generator().manual_seed(0)
-        shape = (FP32_CHECK_SAMPLES, *model.preprocess.input_size)
-        inputs, labels, images, source = (
-            torch.randn(shape, generator=generator).numpy(),
-            None,
-            False,
-            "Gaussian",
-        )
-    with torch.inference_mode():
-        reference = predict_all(lambda batch: model(torch.from_numpy(batch)).numpy(), inputs)
+        inputs = seeded_inputs(tuple(model.preprocess.input_size), FP32_CHECK_SAMPLES)
+        labels, images, source = None, False, "Gaussian"
+    reference = predict_in_chunks(eager_predictor(model), inputs)
     return CheckSet(inputs, reference, labels, images, source)
 
 
@@ -75,12 +67,13 @@ def check_path(precision: str, predict: Runner, checks: CheckSet) -> Verdict:
     if precision == "fp32":
         # fp32 parity needs no labels and no more than a few inputs of any kind.
         count = min(len(checks.inputs), FP32_CHECK_SAMPLES)
-        report = compare_fp32(checks.reference[:count], predict_all(predict, checks.inputs[:count]))
+        report = compare_fp32(checks.reference[:count], predict_in_chunks(predict, checks.inputs[:count]))
         verdict = "pass" if report["passed"] else "FAIL"
         return Verdict(bool(report["passed"]), f"{verdict} {float(report['relative_diff']):.0e}", report)  # type: ignore[arg-type]
     if not checks.images:
         return Verdict(None, "unchecked", {"kind": precision, "note": NEEDS_IMAGES})
-    report = compare_top1(checks.reference, predict_all(predict, checks.inputs), checks.labels, precision)
+    candidate = predict_in_chunks(predict, checks.inputs)
+    report = compare_top1(checks.reference, candidate, checks.labels, precision)
     verdict = "pass" if report["passed"] else "FAIL"
     agreement = 100 * float(report["agreement"])  # type: ignore[arg-type]
     return Verdict(bool(report["passed"]), f"{verdict} {agreement:.1f}% of {report['samples']}", report)

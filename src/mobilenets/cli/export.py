@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from mobilenets.bench.recommend import file_candidates, recommend
 from mobilenets.bench.registry import BACKENDS
+from mobilenets.bench.report import bench_table
 from mobilenets.bench.timing import run_bench
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
@@ -156,13 +157,7 @@ def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, boo
         )
     model = next(iter(report.macs))
     choice = recommend(report, model, args.batch)
-    for row in report.results:
-        if row.median_ms is not None:
-            console.print(
-                escape(f"  {row.backend} ({row.precision}): {row.median_ms:.2f} ms, check {row.check}")
-            )
-        else:
-            console.print(escape(f"  {row.backend}: {row.note}"))
+    console.print(bench_table(report))
     if choice.best is None:
         raise ValueError(f"{args.weights}: no file path passed its accuracy check here; see the lines above")
     best = choice.best

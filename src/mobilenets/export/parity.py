@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mobilenets.atomic_files import atomic_write_bytes
 
@@ -28,8 +29,20 @@ CHUNK = 32  # evaluate in chunks so large held-out sets do not need one huge bat
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
-def _predict(predict: Predictor, inputs: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.asarray(predict(inputs[i : i + CHUNK])) for i in range(0, len(inputs), CHUNK)])
+def predict_in_chunks(predict: Predictor, inputs: np.ndarray) -> np.ndarray:
+    """``predict`` over ``inputs`` in chunks, so a large held-out set never forms one huge batch."""
+    return np.concatenate(
+        [np.asarray(predict(inputs[i : i + CHUNK]), dtype=np.float32) for i in range(0, len(inputs), CHUNK)]
+    )
+
+
+def seeded_inputs(input_size: tuple[int, ...], count: int) -> np.ndarray:
+    """``count`` seeded standard-normal inputs: the normalized-pixel range, the same every run.
+
+    What a check runs on when no real images were given; fp32 parity needs nothing more.
+    """
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn((count, *input_size), generator=generator).numpy()
 
 
 def fp32_parity(reference: Predictor, candidate: Predictor, inputs: np.ndarray) -> dict[str, object]:
@@ -44,7 +57,7 @@ def fp32_parity(reference: Predictor, candidate: Predictor, inputs: np.ndarray) 
         A report: ``max_abs_diff``, ``logit_scale``, ``relative_diff``, ``tolerance``,
         ``top1_agreement``, ``samples`` and ``passed``.
     """
-    return compare_fp32(_predict(reference, inputs), _predict(candidate, inputs))
+    return compare_fp32(predict_in_chunks(reference, inputs), predict_in_chunks(candidate, inputs))
 
 
 def compare_fp32(expected: np.ndarray, actual: np.ndarray) -> dict[str, object]:
@@ -86,7 +99,8 @@ def int8_agreement(
         A report: ``agreement``, ``samples``, ``float_accuracy`` and ``int8_accuracy`` (or
         ``None``), ``disagreements`` and ``passed``.
     """
-    return compare_top1(_predict(float_model, inputs), _predict(int8_model, inputs), labels, "int8", minimum)
+    float_logits = predict_in_chunks(float_model, inputs)
+    return compare_top1(float_logits, predict_in_chunks(int8_model, inputs), labels, "int8", minimum)
 
 
 def compare_top1(

@@ -23,6 +23,7 @@ from mobilenets.export.parity import (
     fp32_parity,
     int8_agreement,
     parity_path,
+    seeded_inputs,
     write_parity,
 )
 from mobilenets.export.quantize import quantize_onnx
@@ -209,10 +210,7 @@ def _parity(
         report["skipped_files"] = list(check.skipped)
     else:
         inputs = check.inputs[:FP32_CHECK_SAMPLES] if check is not None and len(check) else None
-        if inputs is None:  # no images given: seeded Gaussian inputs, the normalized-pixel range
-            generator = torch.Generator().manual_seed(0)
-            inputs = torch.randn(
-                FP32_CHECK_SAMPLES, *model.preprocess.input_size, generator=generator
-            ).numpy()
+        if inputs is None:  # no images given
+            inputs = seeded_inputs(tuple(model.preprocess.input_size), FP32_CHECK_SAMPLES)
         report = fp32_parity(reference, runner, inputs)
     return report
