@@ -11,7 +11,7 @@ times side by side, in interleaved rounds (so machine noise hits every path alik
 
 Every path is checked against the eager fp32 model on held-out real photos (fp32: parity;
 bf16 / fp16 / int8: top-1 agreement >= 99%), so each model is one trained with the default
-recipe on the ``photos`` set (``photo_models.py``), run here at 224 px. The int8 files are
+recipe on the ``photos`` set and fine-tuned at 224 px (``photo_models.py``). The int8 files are
 calibrated on the other photos. Per model and batch it prints the best peer default, our best
 path that passed its check, and their ratio (target <= 1.0), and writes the full table and
 the summary (markdown, JSON, PNG) with the CPU's features and peaks.
@@ -23,7 +23,6 @@ the summary (markdown, JSON, PNG) with the CPU's features and peaks.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import sys
 from pathlib import Path
@@ -52,9 +51,9 @@ SIZE = 224
 
 
 def model_at(arch: str, size: int) -> MobileNet:
-    """The photo-trained ``arch`` with its input set to ``size`` px (MobileNets take any size)."""
-    model = create_model(photo_model(arch))
-    model.preprocess = dataclasses.replace(model.preprocess, input_size=(3, size, size))
+    """The photo-trained ``arch``, fine-tuned at ``size`` px, whose checks are therefore meaningful there."""
+    model = create_model(photo_model(arch, size))
+    assert tuple(model.preprocess.input_size) == (3, size, size), model.preprocess
     return model.eval()
 
 

@@ -22,6 +22,7 @@ from unseen_datasets import ensure_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_RESOLUTION, EPOCHS = 64, 15
+FINE_TUNE_EPOCHS = 3  # at a larger test size, from the 64-px model
 
 
 def photos_dataset(root: Path = REPO / "runs" / "unseen_data" / "data") -> Path:
@@ -30,16 +31,26 @@ def photos_dataset(root: Path = REPO / "runs" / "unseen_data" / "data") -> Path:
     return root / "photos"
 
 
-def photo_model(arch: str, root: Path = REPO / "runs" / "deploy_models", threads: int = 2) -> Path:
-    """``arch`` trained on the photos set with the default recipe; the final weights' path."""
-    out = root / arch
+def photo_model(
+    arch: str,
+    resolution: int = TRAIN_RESOLUTION,
+    root: Path = REPO / "runs" / "deploy_models",
+    threads: int = 2,
+) -> Path:
+    """``arch`` trained on the photos set with the default recipe at ``resolution``; the weights' path.
+
+    At 64 px it is trained from scratch; at any other size it is the 64-px model fine-tuned there.
+    """
+    out = root / arch if resolution == TRAIN_RESOLUTION else root / f"{arch}-{resolution}px"
     weights = out / "final.safetensors"
     if not weights.exists():
+        start = None if resolution == TRAIN_RESOLUTION else photo_model(arch, TRAIN_RESOLUTION, root, threads)
         config = TrainConfig(
             data=str(photos_dataset()),
             model=arch,
-            resolution=TRAIN_RESOLUTION,
-            epochs=EPOCHS,
+            resolution=resolution,
+            epochs=EPOCHS if start is None else FINE_TUNE_EPOCHS,
+            pretrained=None if start is None else str(start),
             out=str(out),
             progress=False,
             threads=threads,

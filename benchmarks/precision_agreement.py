@@ -6,7 +6,8 @@ same top-1 class as the eager fp32 model (target >= 99%), for:
 1. the ``make demo`` model (V1 α=0.5, 32 px; ``runs/demo/final.safetensors``, trained here with
    the demo's recipe when missing) on the digits' held-out split (450 images);
 2. each architecture trained with the default recipe on the ``photos`` set of real photo crops
-   (``photo_models.py``), at its training size (64 px), on the held-out quarter of the set.
+   (``photo_models.py``), at its training size (64 px) and fine-tuned at the deployment size
+   (224 px), on the held-out quarter of the set.
 
 Paths: int8 on ONNX Runtime, OpenVINO and ExecuTorch XNNPACK (calibrated on the other images,
 bias-corrected, as ``mobilenets export --int8`` makes them); bf16 through PyTorch autocast (on
@@ -72,6 +73,7 @@ def rows(report: BenchReport, label: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--sizes", default="64,224", help="photo-model input sizes (px)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/precision_agreement.md")
     args = parser.parse_args()
@@ -87,10 +89,11 @@ def main() -> None:
     table += rows(report, "`make demo` model (digits, V1 α=0.5, 32 px), 450 held-out digits")
     photos = photos_dataset()
     for arch in args.archs.split(","):
-        report = run_bench([photo_model(arch)], PATHS, [1], calib=photos, **common)  # type: ignore[arg-type]
-        source = report.check_source[next(iter(report.macs))]
-        table += rows(report, f"{arch}, photos set (64 px), {source.split(' (')[0]}")
-        console.print("\n".join(table))
+        for size in (int(value) for value in args.sizes.split(",")):
+            report = run_bench([photo_model(arch, size)], PATHS, [1], calib=photos, **common)  # type: ignore[arg-type]
+            source = report.check_source[next(iter(report.macs))]
+            table += rows(report, f"{arch}, photos set ({size} px), {source.split(' (')[0]}")
+            console.print("\n".join(table))
     text = "\n".join(
         [
             "# bf16 and int8 top-1 agreement with fp32",
