@@ -57,6 +57,7 @@ import mobilenets.export.quantize as quantize_module
 from mobilenets import create_model
 from mobilenets.export.onnx_export import export_onnx, export_onnx_plain, quiet_export
 from mobilenets.export.quantize import quantize_onnx
+from mobilenets.export.runtimes import openvino_core
 
 console = Console(width=160)
 # Every ORT session timed here stops its workers spinning when run() returns. Otherwise, with
@@ -668,7 +669,7 @@ def ov_compiled(
     ``default`` (the plain peer: threads only, OpenVINO picks the precision)."""
     import openvino as ov
 
-    core = ov.Core()
+    core = openvino_core()
     model = core.read_model(str(path))
     if static is not None:
         model.reshape({model.inputs[0].get_any_name(): ov.PartialShape([static, 3, 224, 224])})

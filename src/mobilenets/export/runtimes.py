@@ -7,10 +7,12 @@ the benchmark treat every runtime alike. The runtimes are optional (the ``deploy
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,16 +73,30 @@ def onnxruntime_runner(path: str | Path, threads: int | None = None, optimize: b
     return run
 
 
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one OpenVINO ``Core``, kept until exit.
+
+    OpenVINO's CPU plugin gives the thread an alternate signal stack when a Core loads it, and
+    a Core restores the previous stack when it is destroyed. Two Cores destroyed out of order
+    therefore leave the thread on a stack that was already freed; the next signal Python
+    handles (Ctrl-C, SIGTERM, the SIGCHLD that torch's DataLoader listens for when a child
+    exits) then kills the process with a segmentation fault. One Core that lives as long as
+    the process never does that (tests/export/test_runtimes.py reproduces the crash).
+    """
+    require_runtime("openvino")
+    import openvino as ov
+
+    return ov.Core()
+
+
 # Our precision names -> OpenVINO's inference precision hints, and back.
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
 
 def openvino_capabilities() -> frozenset[str]:
     """What OpenVINO's CPU plugin says this CPU computes natively, e.g. {'FP32', 'INT8', 'BF16'}."""
-    require_runtime("openvino")
-    import openvino as ov
-
-    return frozenset(str(item) for item in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return frozenset(str(item) for item in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def openvino_compiled(
@@ -104,7 +120,7 @@ def openvino_compiled(
     require_runtime("openvino")
     import openvino as ov
 
-    core = ov.Core()
+    core = openvino_core()
     config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"} if precision is not None else {}
     if precision is not None:
         config["INFERENCE_PRECISION_HINT"] = OPENVINO_HINTS[precision]
