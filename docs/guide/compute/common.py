@@ -1,7 +1,8 @@
 """What every page's computation shares: where figures go, how numbers are written, timing.
 
-A page module exposes ``PAGE`` (its key in numbers.yml), ``MEASURED`` (the names of the numbers
-that depend on the machine or on training, and so differ between runs) and
+A page module exposes ``PAGE`` (its variable in the pages, and numbers/<PAGE>.yml), ``MEASURED``
+(the names of the numbers that depend on the machine or on training, and so differ between
+runs), ``KEY_NUMBERS`` (exact numbers the browser test looks for in the rendered text) and
 ``make(out: Output) -> dict[str, str]``: the numbers its text quotes, already formatted the way
 the page shows them. Anything not in ``MEASURED`` is exact and must come out the same every run.
 """
