@@ -18,10 +18,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from mobilenets.cost.reproduce import Comparison  # noqa: E402
+from mobilenets.cost.reproduce import Comparison
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     """A paper table next to our counts (``cost.reproduce.compare_with_paper``), as markdown."""
     rows = []
     for row in comparison.rows:
-        paper = "–" if row.paper is None else f"{row.paper:g}"
+        paper = "–" if row.paper is None else comparison.printed(row.paper)
         exact = "" if row.exact is None else count(row.exact)
         note = f"**{row.note}**" if row.note else ""
         rows.append([row.label, row.quantity, paper, f"{row.ours:,.2f}", exact, note])

@@ -22,7 +22,11 @@ def table1(model: nn.Module) -> str:
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
         shape = tuple(inputs[0].shape[1:])
-        size = " × ".join(str(side) for side in (shape[1], shape[2], shape[0])) if len(shape) == 3 else str(shape[0])
+        size = (
+            " × ".join(str(side) for side in (shape[1], shape[2], shape[0]))
+            if len(shape) == 3
+            else str(shape[0])
+        )
         if isinstance(module, nn.Linear):
             rows.append(["FC / s1", f"{module.in_features} × {module.out_features}", size])
             return
@@ -31,9 +35,13 @@ def table1(model: nn.Module) -> str:
         if module.groups == module.in_channels and module.groups > 1:
             rows.append([f"Conv dw / s{stride}", f"{k} × {k} × {module.in_channels} dw", size])
         else:
-            rows.append([f"Conv / s{stride}", f"{k} × {k} × {module.in_channels} × {module.out_channels}", size])
+            rows.append(
+                [f"Conv / s{stride}", f"{k} × {k} × {module.in_channels} × {module.out_channels}", size]
+            )
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     with torch.inference_mode():
         model.eval()(torch.zeros(1, 3, 224, 224))
     for handle in handles:
