@@ -36,10 +36,10 @@ pytest: $(VENV)/.installed-dev chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  echo "installing chromium for the guide's browser test (apt-get)" && \
-	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  echo "installing chromium and a CJK font for the guide's browser test (apt-get)" && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null 2>&1 && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || true
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null 2>&1; }; }; } || true
 
 # The guide (docs/guide) as a static site in site/, offline, from the committed figures and numbers.
 # It needs only the docs extra; a venv that already has the dev extras (which include it) is used as is.
