@@ -14,7 +14,7 @@ bias-corrected, as ``mobilenets export --int8`` makes them); bf16 through PyTorc
 a CPU without bf16 instructions PyTorch emulates it with the same rounding, so the agreement
 holds for an AMX machine; its speed does not) and OpenVINO's bf16 where this CPU has it.
 
-    .venv/bin/python benchmarks/precision_agreement.py          # about 8 min on 2 cores
+    .venv/bin/python benchmarks/precision_agreement.py          # about 15 min on 2 cores (64 and 224 px)
 """
 
 from __future__ import annotations
