@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from torch import nn
 
-from mobilenets.bench.report import bench_table
+from mobilenets.bench.report import TABLE_WIDTH, bench_table
 from mobilenets.bench.timing import run_bench
 from mobilenets.cost.profiler import profile
 from mobilenets.data.augment import Normalize
@@ -226,7 +226,8 @@ def demo_deploy(
         console.print(f"{result.path}: {format_parity(result.parity)}")
         written.append(result.path)
     report = run_bench([weights_path], DEMO_BACKENDS, (1,), threads=None, warmup=3, min_seconds=bench_seconds)
-    # A console at least 120 wide for the table, so model and backend names are never elided.
-    wide = Console(file=console.file, width=max(console.width, 120), force_terminal=console.is_terminal)
+    wide = Console(
+        file=console.file, width=max(console.width, TABLE_WIDTH), force_terminal=console.is_terminal
+    )
     wide.print(bench_table(report))
     return written

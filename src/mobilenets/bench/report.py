@@ -25,6 +25,9 @@ COLUMNS = (
     "check",
     "note",
 )
+# Wide enough for every column with the backend's name whole; the bench's own console and the
+# demo's both print at least this wide.
+TABLE_WIDTH = 140
 
 
 def _cells(row: BenchResult) -> list[str]:
@@ -68,10 +71,18 @@ def caption(report: BenchReport) -> str:
 def bench_table(report: BenchReport) -> Table:
     """A rich table for the terminal."""
     table = Table(title="mobilenets bench", caption=caption(report))
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("model", "backend", "note") else "right")
-    for row in report.results:
-        table.add_row(*(escape(cell) for cell in _cells(row)))  # notes hold '[deploy]'
+    rows = [_cells(row) for row in report.results]
+    for index, column in enumerate(COLUMNS):
+        # A narrow terminal may shorten the model's file name, never the backend: it names the path.
+        whole = max((len(cells[index]) for cells in rows), default=0) if column == "backend" else None
+        table.add_column(
+            column,
+            justify="left" if column in ("model", "backend", "note") else "right",
+            min_width=whole,
+            no_wrap=column == "backend",
+        )
+    for cells in rows:
+        table.add_row(*(escape(cell) for cell in cells))  # notes hold '[deploy]'
     return table
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from mobilenets.bench.recommend import recommendations
 from mobilenets.bench.registry import BACKENDS, get_backend
-from mobilenets.bench.report import bench_markdown, bench_table, save_bench
+from mobilenets.bench.report import TABLE_WIDTH, bench_markdown, bench_table, save_bench
 from mobilenets.bench.timing import DEFAULT_BACKENDS, run_bench
 from mobilenets.cli.failures import EXIT_OK
 from mobilenets.output_paths import check_output_file
@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    console = Console(width=max(Console().width, 140))
+    console = Console(width=max(Console().width, TABLE_WIDTH))
     chosen = args.backends or ",".join(BACKENDS if args.recommend else DEFAULT_BACKENDS)
     backends = [name.strip() for name in chosen.split(",") if name.strip()]
     batches = args.batch or ([1, 32] if args.recommend else [1])
