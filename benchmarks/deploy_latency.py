@@ -16,7 +16,7 @@ calibrated on the other photos. Per model and batch it prints the best peer defa
 path that passed its check, and their ratio (target <= 1.0), and writes the full table and
 the summary (markdown, JSON, PNG) with the CPU's features and peaks.
 
-    .venv/bin/python benchmarks/deploy_latency.py                 # about 25 min on 2 cores
+    .venv/bin/python benchmarks/deploy_latency.py                 # about 30 min on 2 cores
     .venv/bin/python benchmarks/deploy_latency.py --models mobilenet_v3_small --batches 1 --rounds 2
 """
 

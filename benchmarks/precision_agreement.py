@@ -27,7 +27,7 @@ from typing import Any
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mobilenets.bench.backends import ChannelsLastBf16
+from mobilenets.bench.backends import ChannelsLastBf16, torch_cpu_computes
 from mobilenets.bench.timing import BenchReport, run_bench
 from photo_models import REPO, photo_model, photos_dataset
 
@@ -65,7 +65,8 @@ def rows(report: BenchReport, label: str) -> list[str]:
         if accuracy is not None:
             accuracies = f"fp32 {100 * float_accuracy:.2f}%, {row.precision} {100 * accuracy:.2f}%"
         differ = f"{check['disagreements']} of {check['samples']} differ"
-        agreement = f"**{100 * check['agreement']:.2f}%** ({differ})"
+        share = f"{100 * check['agreement']:.2f}%"
+        agreement = f"**{share}** ({differ})" if row.check_passed else f"{share} ({differ}; FAIL)"
         lines.append(f"| {label} | {row.backend} | {row.precision} | {agreement} | {accuracies} |")
     return lines
 
@@ -102,7 +103,9 @@ def main() -> None:
             "",
             *table,
             "",
-            "bf16 through PyTorch autocast is emulated on a CPU without bf16 instructions (same rounding).",
+            "bf16 through PyTorch autocast ran on this CPU's bf16 instructions."
+            if torch_cpu_computes("bf16")
+            else "bf16 through PyTorch autocast is emulated on a CPU without bf16 (same rounding).",
             "",
             f"Command: `python benchmarks/precision_agreement.py {' '.join(sys.argv[1:])}`",
         ]
