@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from torch import nn
 
-from mobilenets.bench.report import TABLE_WIDTH, bench_table
+from mobilenets.bench.report import print_bench_table
 from mobilenets.bench.timing import run_bench
 from mobilenets.cost.profiler import profile
 from mobilenets.data.augment import Normalize
@@ -226,8 +226,5 @@ def demo_deploy(
         console.print(f"{result.path}: {format_parity(result.parity)}")
         written.append(result.path)
     report = run_bench([weights_path], DEMO_BACKENDS, (1,), threads=None, warmup=3, min_seconds=bench_seconds)
-    wide = Console(
-        file=console.file, width=max(console.width, TABLE_WIDTH), force_terminal=console.is_terminal
-    )
-    wide.print(bench_table(report))
+    print_bench_table(console, report)
     return written

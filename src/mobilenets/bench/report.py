@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -25,8 +26,7 @@ COLUMNS = (
     "check",
     "note",
 )
-# Wide enough for every column with the backend's name whole; the bench's own console and the
-# demo's both print at least this wide.
+# Wide enough for every column with the backend's name whole (see print_bench_table).
 TABLE_WIDTH = 140
 
 
@@ -84,6 +84,14 @@ def bench_table(report: BenchReport) -> Table:
     for cells in rows:
         table.add_row(*(escape(cell) for cell in cells))  # notes hold '[deploy]'
     return table
+
+
+def print_bench_table(console: Console, report: BenchReport) -> None:
+    """Print ``bench_table`` to ``console``'s output, at least ``TABLE_WIDTH`` wide."""
+    wide = Console(
+        file=console.file, width=max(console.width, TABLE_WIDTH), force_terminal=console.is_terminal
+    )
+    wide.print(bench_table(report))
 
 
 def bench_markdown(report: BenchReport) -> str:

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from mobilenets.bench.recommend import recommendations
 from mobilenets.bench.registry import BACKENDS, get_backend
-from mobilenets.bench.report import TABLE_WIDTH, bench_markdown, bench_table, save_bench
+from mobilenets.bench.report import TABLE_WIDTH, bench_markdown, print_bench_table, save_bench
 from mobilenets.bench.timing import DEFAULT_BACKENDS, run_bench
 from mobilenets.cli.failures import EXIT_OK
 from mobilenets.output_paths import check_output_file
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             calib=args.calib,
             calib_samples=args.calib_samples,
         )
-    console.print(bench_table(report))
+    print_bench_table(console, report)
     if args.recommend:
         console.print(
             f"[bold]Fastest checked path on this machine[/] ({escape(report.peak.feature_line())}):"

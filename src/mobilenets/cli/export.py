@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from mobilenets.bench.recommend import file_candidates, recommend
 from mobilenets.bench.registry import BACKENDS
-from mobilenets.bench.report import TABLE_WIDTH, bench_table
+from mobilenets.bench.report import print_bench_table
 from mobilenets.bench.timing import run_bench
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
@@ -157,7 +157,7 @@ def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, boo
         )
     model = next(iter(report.macs))
     choice = recommend(report, model, args.batch)
-    Console(width=max(console.width, TABLE_WIDTH)).print(bench_table(report))
+    print_bench_table(console, report)
     if choice.best is None:
         raise ValueError(f"{args.weights}: no file path passed its accuracy check here; see the lines above")
     best = choice.best
