@@ -12,9 +12,11 @@ times side by side, in interleaved rounds (so machine noise hits every path alik
 Every path is checked against the eager fp32 model on held-out real photos (fp32: parity;
 bf16 / fp16 / int8: top-1 agreement >= 99%), so each model is one trained with the default
 recipe on the ``photos`` set and fine-tuned at 224 px (``photo_models.py``). The int8 files are
-calibrated on the other photos. Per model and batch it prints the best peer default, our best
-path that passed its check, and their ratio (target <= 1.0), and writes the full table and
-the summary (markdown, JSON, PNG) with the CPU's features and peaks.
+calibrated on the set's training images and checked on its 160 validation images, as
+``precision_agreement.py`` calibrates them (it checks them on the 1,280 test images). Per
+model and batch it prints the best peer default, our best path that passed its check, and
+their ratio (target <= 1.0), and writes the full table and the summary (markdown, JSON, PNG)
+with the CPU's features and peaks.
 
     .venv/bin/python benchmarks/deploy_latency.py                 # about 30 min on 2 cores
     .venv/bin/python benchmarks/deploy_latency.py --models mobilenet_v3_small --batches 1 --rounds 2
@@ -104,7 +106,8 @@ def main() -> None:
         args.threads,
         rounds=args.rounds,
         min_seconds=args.seconds,
-        calib=photos_dataset(),
+        calib=photos_dataset() / "train",
+        held_out=photos_dataset() / "val",
         progress=lambda message: console.log(message),
     )
     console.print(bench_table(report))

@@ -36,15 +36,19 @@ def photo_model(
     resolution: int = TRAIN_RESOLUTION,
     root: Path = REPO / "runs" / "deploy_models",
     threads: int = 2,
+    seed: int = 0,
 ) -> Path:
     """``arch`` trained on the photos set with the default recipe at ``resolution``; the weights' path.
 
     At 64 px it is trained from scratch; at any other size it is the 64-px model fine-tuned there.
+    Another ``seed`` trains another model (its own folder), to see how results move between runs.
     """
     out = root / arch if resolution == TRAIN_RESOLUTION else root / f"{arch}-{resolution}px"
+    out = out if seed == 0 else out.with_name(f"{out.name}-seed{seed}")
     weights = out / "final.safetensors"
     if not weights.exists():
-        start = None if resolution == TRAIN_RESOLUTION else photo_model(arch, TRAIN_RESOLUTION, root, threads)
+        scratch = resolution == TRAIN_RESOLUTION
+        start = None if scratch else photo_model(arch, TRAIN_RESOLUTION, root, threads, seed)
         config = TrainConfig(
             data=str(photos_dataset()),
             model=arch,
@@ -55,6 +59,7 @@ def photo_model(
             progress=False,
             threads=threads,
             overwrite=True,
+            seed=seed,
         )
         fit(config)
     return weights

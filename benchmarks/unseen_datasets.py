@@ -33,6 +33,12 @@ the grayscale class may be stored gray). The RGBA files are opaque, since mobile
 Everything is drawn from ``numpy.random.default_rng((seed, dataset index))``, so a seed gives the
 same files (byte for byte with the same Pillow and codec versions).
 
+``photos`` also has a ``test`` split: 160 more crops per class (1,280 images) that no training run
+and no int8 calibration reads. The deployment benchmark judges bf16 and int8 agreement with fp32
+on it (``precision_agreement.py``), where 160 images would leave the 99% target inside the noise.
+It is drawn from its own stream, ``default_rng((seed, dataset index, TEST_STREAM))``, so adding it
+left the train and val files as they were.
+
     .venv/bin/python benchmarks/unseen_datasets.py --out runs/unseen_data/data   # build all three
 """
 
@@ -50,7 +56,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3  # 3: photos gained its test split
+TEST_STREAM = 1  # the test split's own random stream: train and val stay the same files without it
 MARKER = ".unseen_datasets"  # written first into every dataset folder: only such folders are ever deleted
 TRAIN_SHARE = 0.7  # train crops come from the left 70% of each source, val from the right 30%
 MIN_SIDE, MAX_SIDE = 40, 300
@@ -291,6 +298,7 @@ class DatasetSpec:
     train_per_class: int
     val_per_class: int
     description: str
+    test_per_class: int = 0  # a third split that neither training nor calibration reads
 
 
 SPECS = {
@@ -300,6 +308,7 @@ SPECS = {
         60,
         20,
         "which of 8 photos a random crop (30-95% of the short side) came from",
+        test_per_class=160,
     ),
     "textures": DatasetSpec(
         "textures",
@@ -336,9 +345,11 @@ def build_dataset(name: str, root: Path, seed: int = 0) -> dict[str, object]:
     sizes: list[tuple[int, int]] = []
     source_counts: dict[str, Counter[str]] = {"train": Counter(), "val": Counter()}
 
-    def write(split: str, label: str, index: int, image: Image.Image, allow_gray: bool) -> None:
-        fmt = choose_format(rng, allow_gray)
-        save_image(rng, image, root / split / label / f"{label}_{index:04d}", fmt)
+    def write(
+        split: str, label: str, index: int, image: Image.Image, allow_gray: bool, draw: Rng = rng
+    ) -> None:
+        fmt = choose_format(draw, allow_gray)
+        save_image(draw, image, root / split / label / f"{label}_{index:04d}", fmt)
         counts[split] += 1
         formats[fmt] += 1
         sizes.append(image.size)
@@ -353,6 +364,13 @@ def build_dataset(name: str, root: Path, seed: int = 0) -> dict[str, object]:
                 for index in range(count):
                     image, allow_gray = make(rng, source, regions[split], label)
                     write(split, label, index, image, allow_gray)
+        test_rng = np.random.default_rng((seed, DATASET_INDEX[name], TEST_STREAM))
+        for label, source_name in zip(spec.classes, sources, strict=True):
+            source = load_source(source_name)
+            region = split_regions(source.shape[1], source.shape[0], disjoint=name != "photos")["val"]
+            for index in range(spec.test_per_class):
+                image, allow_gray = make(test_rng, source, region, label)
+                write("test", label, index, image, allow_gray, test_rng)
     else:
         sources = [load_source(source_name) for source_name in FILTER_SOURCES]
         for split, count in (("train", spec.train_per_class), ("val", spec.val_per_class)):
@@ -371,6 +389,7 @@ def build_dataset(name: str, root: Path, seed: int = 0) -> dict[str, object]:
         "classes": list(spec.classes),
         "train_images": counts["train"],
         "val_images": counts["val"],
+        "test_images": counts["test"],
         "formats": dict(sorted(formats.items())),
         "width_range": [min(widths), max(widths)],
         "height_range": [min(heights), max(heights)],
@@ -379,7 +398,7 @@ def build_dataset(name: str, root: Path, seed: int = 0) -> dict[str, object]:
             FILTER_SOURCES if name == "filters" else PHOTO_SOURCES if name == "photos" else TEXTURE_SOURCES
         ),
         "split": (
-            "train and val: separate random crops of the whole photo (overlapping pixels)"
+            "train, val and test: separate random crops of the whole photo (overlapping pixels)"
             if name == "photos"
             else f"train from the left {TRAIN_SHARE:.0%} of each source image, val from the right "
             f"{1 - TRAIN_SHARE:.0%} (disjoint pixels)"

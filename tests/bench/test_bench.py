@@ -81,3 +81,31 @@ def test_bench_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_bench_cli_rejects_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "mobilenet_v1_0.25", "--backends", "tensorrt"]) == 2
     assert "backend 'tensorrt' is unknown" in capsys.readouterr().err
+
+
+def test_bench_checks_on_the_held_out_folder(digits_weights: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mobilenets.data.digits import split_digits
+
+    train, held = split_digits(size=32)
+    for root, split, count in ((tmp_path / "calib", train, 8), (tmp_path / "check", held, 12)):
+        for index in range(count):
+            folder = root / str(int(split.labels[index]))
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(split.images[index]).save(folder / f"{index}.png")
+    common = {"threads": 1, "warmup": 0, "min_seconds": 0.01}
+    report = run_bench(
+        [digits_weights], ["eager"], [1], calib=tmp_path / "calib", held_out=tmp_path / "check", **common
+    )  # type: ignore[arg-type]
+    assert report.check_source[next(iter(report.macs))].startswith("12 held-out images")
+    with pytest.raises(ValueError, match=r"--held-out .* needs --calib DIR"):
+        run_bench([digits_weights], ["eager"], [1], held_out=tmp_path / "check", **common)  # type: ignore[arg-type]
+
+
+def test_bench_cli_held_out_without_calib_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["bench", "mobilenet_v1_0.25", "--backends", "eager", "--held-out", str(tmp_path)])
+    assert code == 2
+    assert "needs --calib DIR" in capsys.readouterr().err

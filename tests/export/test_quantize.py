@@ -77,6 +77,55 @@ def test_folder_calibration_labels_from_subfolders_and_skips_bad_files(
     assert any("broken.png" in reason for reason in report["skipped_files"])  # type: ignore[union-attr]
 
 
+def _digit_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+        (root / str(int(label))).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / str(int(label)) / f"{index}.png")
+    return root
+
+
+def test_held_out_folder_is_checked_whole_and_never_calibrates(digits_weights: Path, tmp_path: Path) -> None:
+    train, held = split_digits(size=32)
+    calib = _digit_folder(tmp_path / "train", train.images[:24], train.labels[:24])
+    check = _digit_folder(tmp_path / "val", held.images[:30], held.labels[:30])
+    out = tmp_path / "h.int8.onnx"
+    args = ["export", str(digits_weights), "--int8", "--calib", str(calib), "--held-out", str(check)]
+    code = main([*args, "--out", str(out)])
+    report = json.loads(Path(f"{out}.parity.json").read_text())
+    assert report["samples"] == 30  # every held-out image; none of the 24 calibration images
+    assert read_onnx_metadata(out)["quantization"]["calibration_images"] == 24  # type: ignore[index]
+    assert report["float_accuracy"] is not None  # labelled from the class folders
+    assert code == (0 if report["passed"] else 1)
+
+
+@pytest.mark.parametrize(
+    ("calib", "held_out", "message"),
+    [
+        ("train", "train", "is the --calib folder"),
+        ("digits", "train", "'digits' brings its own held-out split"),
+        ("train", "missing", "--held-out .*missing: no such folder"),
+        (None, "train", "needs --calib DIR"),
+        ("train", "empty", "--held-out .*empty: found no readable image"),
+    ],
+)
+def test_held_out_mistakes_are_named(
+    digits_weights: Path, tmp_path: Path, calib: str | None, held_out: str, message: str
+) -> None:
+    train, _ = split_digits(size=32)
+    _digit_folder(tmp_path / "train", train.images[:4], train.labels[:4])
+    (tmp_path / "empty").mkdir()
+    folder = lambda name: name if name in (None, "digits") else tmp_path / name  # noqa: E731
+    with pytest.raises(ValueError, match=message):
+        export_model(
+            digits_weights,
+            "onnx",
+            out=tmp_path / "x.onnx",
+            int8=calib is not None,
+            calib=folder(calib),
+            held_out=folder(held_out),
+        )
+
+
 def test_calibration_folder_must_exist(digits_weights: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such folder"):
         export_model(digits_weights, "onnx", out=tmp_path / "x.onnx", int8=True, calib=tmp_path / "none")

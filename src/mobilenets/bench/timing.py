@@ -151,6 +151,7 @@ def run_bench(
     progress: Callable[[str], None] | None = None,
     calib: str | Path | None = None,
     calib_samples: int = 256,
+    held_out: str | Path | None = None,
 ) -> BenchReport:
     """Time every model on every backend at every batch size.
 
@@ -169,11 +170,14 @@ def run_bench(
             held-out part. Without it, int8 files are calibrated on noise (fine for timing) and
             only fp32 paths can be checked.
         calib_samples: at most this many images calibrate.
+        held_out: a folder of images to check every path on instead of a quarter of ``calib``.
 
     Returns:
         The report: one result per (model, backend, batch), skipped ones included.
     """
     threads = threads or os.cpu_count() or 1
+    if held_out is not None and calib is None:
+        raise ValueError(f"--held-out {held_out}: needs --calib DIR, the images that calibrate")
     if threads < 1 or any(b < 1 for b in batches) or rounds < 1:
         raise ValueError(f"threads={threads}, batches={list(batches)}, rounds={rounds}: all must be >= 1")
     selected = [get_backend(name) for name in backends]  # unknown names fail before any work
@@ -194,12 +198,12 @@ def run_bench(
             cost = profile(model, input_size)
             macs = cost.total_mult_adds + cost.attention_mult_adds
             report.macs[name] = macs
-            calibration, held_out = (
-                calibration_sets(calib, model.preprocess, model.labels, calib_samples)
+            calibration, check_images = (
+                calibration_sets(calib, model.preprocess, model.labels, calib_samples, held_out)
                 if calib
                 else (None, None)
             )
-            checks = check_set(model, held_out)
+            checks = check_set(model, check_images)
             kind = "held-out images" if checks.images else "Gaussian inputs"
             report.check_source[name] = f"{len(checks.inputs)} {kind} ({checks.source})"
             cache = ExportCache(

@@ -70,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "without them bf16/fp16/int8 paths are timed but unchecked, never recommended",
     )
     parser.add_argument("--calib-samples", type=int, default=256, help="images used to calibrate (256)")
+    parser.add_argument(
+        "--held-out",
+        metavar="DIR",
+        help="check agreement on these images instead of a quarter of --calib (e.g. calibrate on "
+        "train/, check on val/)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="threads per backend (default: all cores)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
     parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per backend and round")
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda message: status.update(message),
             calib=args.calib,
             calib_samples=args.calib_samples,
+            held_out=args.held_out,
         )
     print_bench_table(console, report)
     if args.recommend:

@@ -65,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--calib-samples", type=int, default=256, help="images used to calibrate (256)")
     parser.add_argument(
+        "--held-out",
+        metavar="DIR",
+        help="check agreement on these images instead of a quarter of --calib (e.g. calibrate on "
+        "train/, check on val/)",
+    )
+    parser.add_argument(
         "--no-bias-correction",
         dest="bias_correction",
         action="store_false",
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         int8=args.int8,
         calib=args.calib,
         calib_samples=args.calib_samples,
+        held_out=args.held_out,
         bias_correction=args.bias_correction,
         batch_size=args.batch,
         extra_report=extra,
@@ -153,6 +160,7 @@ def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, boo
             rounds=AUTO_ROUNDS,
             calib=args.calib,
             calib_samples=args.calib_samples,
+            held_out=args.held_out,
             progress=lambda message: status.update(message),
         )
     model = next(iter(report.macs))

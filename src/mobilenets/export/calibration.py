@@ -2,7 +2,9 @@
 
 Calibration and the agreement check must not share images: quantization ranges fitted to the
 very images they are judged on would flatter the int8 model. Both sources are therefore split
-into a calibration part and a held-out part, deterministically.
+into a calibration part and a held-out part, deterministically, unless the user names a folder
+of their own to check on (``--held-out``, as one calibrates on a training split and judges on
+the validation split).
 """
 
 from __future__ import annotations
@@ -94,6 +96,34 @@ def digits_sets(
     return calibration, check
 
 
+def _read_folder(
+    root: str | Path, labels: list[str] | None
+) -> tuple[list[Image.Image], list[int], list[str]]:
+    """Every readable image under ``root``, its label index (-1: none) and the unreadable files.
+
+    A file whose parent folder is named like one of the model's labels (the ImageFolder layout)
+    is labelled, so accuracies can be reported.
+    """
+    images: list[Image.Image] = []
+    targets: list[int] = []
+    skipped: list[str] = []
+    index = {name: i for i, name in enumerate(labels or [])}
+    for path in find_images(root):
+        try:
+            images.append(load_image(path))
+        except ImageLoadError as error:
+            skipped.append(str(error))
+            continue
+        targets.append(index.get(path.parent.name, -1))
+    return images, targets, skipped
+
+
+def _labelled(targets: list[int], chosen: np.ndarray) -> np.ndarray | None:
+    """The chosen images' labels when every one of them has a label, else ``None``."""
+    picked = [targets[i] for i in chosen]
+    return np.array(picked) if picked and all(t >= 0 for t in picked) else None
+
+
 def folder_sets(
     root: str | Path,
     preprocess: PreprocessConfig,
@@ -104,25 +134,13 @@ def folder_sets(
     """Calibration and held-out images from a folder of the user's own images.
 
     The files are shuffled with a fixed seed; ``held_out_fraction`` of them (at least one) are
-    kept for the agreement check and up to ``calib_samples`` of the rest calibrate. A file
-    whose parent folder is named like one of the model's labels (the ImageFolder layout)
-    is labelled, so accuracies can be reported; unreadable files are skipped and listed.
+    kept for the agreement check and up to ``calib_samples`` of the rest calibrate. Files in
+    class folders are labelled (see ``_read_folder``); unreadable files are skipped and listed.
 
     Raises:
         ValueError: the folder holds fewer than two readable images.
     """
-    paths = find_images(root)
-    images: list[Image.Image] = []
-    targets: list[int] = []
-    skipped: list[str] = []
-    index = {name: i for i, name in enumerate(labels or [])}
-    for path in paths:
-        try:
-            images.append(load_image(path))
-        except ImageLoadError as error:
-            skipped.append(str(error))
-            continue
-        targets.append(index.get(path.parent.name, -1))
+    images, targets, skipped = _read_folder(root, labels)
     if len(images) < 2:
         raise ValueError(
             f"--calib {root}: found {len(images)} readable images; calibration needs at least 2 "
@@ -131,16 +149,48 @@ def folder_sets(
     order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
     held_count = max(1, round(len(images) * held_out_fraction))
     held_idx, calib_idx = order[:held_count], order[held_count:][:calib_samples]
-    all_labelled = all(targets[i] >= 0 for i in held_idx)
     calibration = ImageSet(
         _stack([images[i] for i in calib_idx], preprocess), None, tuple(skipped), f"{root} (calibration part)"
     )
     check = ImageSet(
         _stack([images[i] for i in held_idx], preprocess),
-        np.array([targets[i] for i in held_idx]) if all_labelled else None,
+        _labelled(targets, held_idx),
         tuple(skipped),
         f"{root} (held-out part)",
     )
+    return calibration, check
+
+
+def separate_sets(
+    calib_root: str | Path,
+    held_out_root: str | Path,
+    preprocess: PreprocessConfig,
+    labels: list[str] | None,
+    calib_samples: int,
+) -> tuple[ImageSet, ImageSet]:
+    """Up to ``calib_samples`` images of ``calib_root`` calibrate; every image of ``held_out_root`` checks.
+
+    Raises:
+        ValueError: either folder holds no readable image, or they are the same folder.
+    """
+    if Path(calib_root).resolve() == Path(held_out_root).resolve():
+        raise ValueError(
+            f"--held-out {held_out_root}: is the --calib folder; give images calibration does not "
+            "see (or leave --held-out out to hold out a quarter of --calib)"
+        )
+    sets = []
+    for flag, root in (("--calib", calib_root), ("--held-out", held_out_root)):
+        images, targets, skipped = _read_folder(root, labels)
+        if not images:
+            raise ValueError(f"{flag} {root}: found no readable image; give a folder of images")
+        sets.append((root, images, targets, skipped))
+    (calib_root, calib_images, _, calib_skipped), (held_root, held_images, held_targets, held_skipped) = sets
+    calib_idx = np.random.default_rng(SPLIT_SEED).permutation(len(calib_images))[:calib_samples]
+    calibration = ImageSet(
+        _stack([calib_images[i] for i in calib_idx], preprocess), None, tuple(calib_skipped), f"{calib_root}"
+    )
+    labelled = _labelled(held_targets, np.arange(len(held_images)))
+    check = ImageSet(_stack(held_images, preprocess), labelled, tuple(held_skipped), f"{held_root}")
     return calibration, check
 
 
@@ -149,10 +199,23 @@ def calibration_sets(
     preprocess: PreprocessConfig,
     labels: list[str] | None,
     calib_samples: int = 256,
+    held_out: str | Path | None = None,
 ) -> tuple[ImageSet, ImageSet]:
-    """``digits_sets`` for ``'digits'``, else ``folder_sets`` on the folder ``source``."""
+    """Calibration images from ``source`` ('digits' or a folder) and the images to check on.
+
+    With ``held_out`` (a folder), every image there is checked on and calibration may use all of
+    ``source``; without it, ``source`` is split (``digits_sets``, ``folder_sets``).
+    """
+    for flag, folder in (("--calib", source), ("--held-out", held_out)):
+        if folder is not None and str(folder) != DIGITS and not Path(folder).exists():
+            raise ValueError(f"{flag} {folder}: no such folder (pass a folder of images or 'digits')")
+    if held_out is not None:
+        if DIGITS in (str(source), str(held_out)):
+            raise ValueError(
+                f"--held-out {held_out} with --calib {source}: 'digits' brings its own held-out "
+                "split; give two folders, or leave --held-out out"
+            )
+        return separate_sets(source, held_out, preprocess, labels, calib_samples)
     if str(source) == DIGITS:
         return digits_sets(preprocess, labels, calib_samples)
-    if not Path(source).exists():
-        raise ValueError(f"--calib {source}: no such folder (pass a folder of images or 'digits')")
     return folder_sets(source, preprocess, labels, calib_samples)

@@ -91,6 +91,7 @@ def export_model(
     int8: bool = False,
     calib: str | Path | None = None,
     calib_samples: int = 256,
+    held_out: str | Path | None = None,
     bias_correction: bool = True,
     batch_size: int = 1,
     extra_report: dict[str, object] | None = None,
@@ -106,6 +107,7 @@ def export_model(
         calib: with ``int8``, a folder of images or ``'digits'``; part of it calibrates, the
             rest is held out for the agreement check.
         calib_samples: at most this many images calibrate.
+        held_out: a folder to check agreement on instead (then none of ``calib`` is held out).
         bias_correction: with ``int8``, put the weights on the int8 grid and correct the
             biases for their rounding on the calibration images (see ``bias_correction``).
         batch_size: the batch an ExecuTorch program is exported for (ONNX files take any).
@@ -120,6 +122,8 @@ def export_model(
         raise ValueError("--int8 needs calibration images: pass --calib DIR (a folder of images) or digits")
     if calib_samples < 1:
         raise ValueError(f"calib_samples={calib_samples} must be >= 1")
+    if held_out is not None and calib is None:
+        raise ValueError(f"--held-out {held_out}: needs --calib DIR, the images that calibrate")
     path = Path(out) if out is not None else default_output(source, export_format, int8)
     # Checked before the work, and never the weights being exported (or another kind of file).
     reads = [source] if isinstance(source, str | Path) and Path(source).is_file() else []
@@ -131,7 +135,7 @@ def export_model(
     check: ImageSet | None = None
     calibration: ImageSet | None = None
     if calib is not None:
-        calibration, check = calibration_sets(calib, model.preprocess, model.labels, calib_samples)
+        calibration, check = calibration_sets(calib, model.preprocess, model.labels, calib_samples, held_out)
 
     write_export(
         model,
