@@ -18,7 +18,7 @@ through PyTorch autocast (on a CPU without bf16 instructions PyTorch emulates it
 rounding, so the agreement holds for an AMX machine; its speed does not) and OpenVINO's bf16
 where this CPU has it.
 
-    .venv/bin/python benchmarks/precision_agreement.py          # about 30 min on 2 cores with the models cached
+    .venv/bin/python benchmarks/precision_agreement.py          # about 30 min on 2 cores, models cached
 """
 
 from __future__ import annotations
