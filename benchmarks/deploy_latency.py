@@ -99,6 +99,7 @@ def main() -> None:
     torch.manual_seed(0)
     batches = [int(value) for value in args.batches.split(",")]
     models = [model_at(arch, SIZE) for arch in args.models.split(",")]
+    photos = photos_dataset()
     report = run_bench(
         models,  # type: ignore[arg-type]
         tuple(BACKENDS),
@@ -106,8 +107,8 @@ def main() -> None:
         args.threads,
         rounds=args.rounds,
         min_seconds=args.seconds,
-        calib=photos_dataset() / "train",
-        held_out=photos_dataset() / "val",
+        calib=photos / "train",
+        held_out=photos / "val",
         progress=lambda message: console.log(message),
     )
     console.print(bench_table(report))

@@ -355,6 +355,7 @@ def build_dataset(name: str, root: Path, seed: int = 0) -> dict[str, object]:
         sizes.append(image.size)
 
     if name in ("photos", "textures"):
+        test_rng = np.random.default_rng((seed, DATASET_INDEX[name], TEST_STREAM))
         sources = PHOTO_SOURCES if name == "photos" else TEXTURE_SOURCES
         make = make_photo if name == "photos" else make_texture
         for label, source_name in zip(spec.classes, sources, strict=True):
@@ -364,12 +365,8 @@ def build_dataset(name: str, root: Path, seed: int = 0) -> dict[str, object]:
                 for index in range(count):
                     image, allow_gray = make(rng, source, regions[split], label)
                     write(split, label, index, image, allow_gray)
-        test_rng = np.random.default_rng((seed, DATASET_INDEX[name], TEST_STREAM))
-        for label, source_name in zip(spec.classes, sources, strict=True):
-            source = load_source(source_name)
-            region = split_regions(source.shape[1], source.shape[0], disjoint=name != "photos")["val"]
-            for index in range(spec.test_per_class):
-                image, allow_gray = make(test_rng, source, region, label)
+            for index in range(spec.test_per_class):  # from val's region, on its own stream
+                image, allow_gray = make(test_rng, source, regions["val"], label)
                 write("test", label, index, image, allow_gray, test_rng)
     else:
         sources = [load_source(source_name) for source_name in FILTER_SOURCES]

@@ -84,16 +84,12 @@ def test_bench_cli_rejects_unknown_backend(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_bench_checks_on_the_held_out_folder(digits_weights: Path, tmp_path: Path) -> None:
-    from PIL import Image
-
     from mobilenets.data.digits import split_digits
+    from tests.image_folders import digit_folder
 
     train, held = split_digits(size=32)
-    for root, split, count in ((tmp_path / "calib", train, 8), (tmp_path / "check", held, 12)):
-        for index in range(count):
-            folder = root / str(int(split.labels[index]))
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(split.images[index]).save(folder / f"{index}.png")
+    digit_folder(tmp_path / "calib", train.images[:8], train.labels[:8])
+    digit_folder(tmp_path / "check", held.images[:12], held.labels[:12])
     common = {"threads": 1, "warmup": 0, "min_seconds": 0.01}
     report = run_bench(
         [digits_weights], ["eager"], [1], calib=tmp_path / "calib", held_out=tmp_path / "check", **common

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip(
     "onnxruntime", reason="int8 export needs the deploy extra: pip install 'mobilenets[deploy]'"
@@ -18,6 +17,7 @@ from mobilenets.cli import main  # noqa: E402
 from mobilenets.data.digits import split_digits  # noqa: E402
 from mobilenets.export import export_model, read_onnx_metadata  # noqa: E402
 from mobilenets.export.parity import int8_agreement  # noqa: E402
+from tests.image_folders import digit_folder  # noqa: E402
 
 
 def test_int8_digits_export_agrees_with_float(digits_weights: Path, tmp_path: Path) -> None:
@@ -64,11 +64,7 @@ def test_folder_calibration_labels_from_subfolders_and_skips_bad_files(
     digits_weights: Path, tmp_path: Path
 ) -> None:
     train, _ = split_digits(size=32)
-    root = tmp_path / "images"
-    for index in range(40):
-        label = str(int(train.labels[index]))
-        (root / label).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(train.images[index]).save(root / label / f"{index}.png")
+    root = digit_folder(tmp_path / "images", train.images[:40], train.labels[:40])
     (root / "broken.png").write_bytes(b"not an image")
     result = export_model(digits_weights, "onnx", out=tmp_path / "f.int8.onnx", int8=True, calib=root)
     report = result.parity
@@ -77,17 +73,10 @@ def test_folder_calibration_labels_from_subfolders_and_skips_bad_files(
     assert any("broken.png" in reason for reason in report["skipped_files"])  # type: ignore[union-attr]
 
 
-def _digit_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    for index, (image, label) in enumerate(zip(images, labels, strict=True)):
-        (root / str(int(label))).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(root / str(int(label)) / f"{index}.png")
-    return root
-
-
 def test_held_out_folder_is_checked_whole_and_never_calibrates(digits_weights: Path, tmp_path: Path) -> None:
     train, held = split_digits(size=32)
-    calib = _digit_folder(tmp_path / "train", train.images[:24], train.labels[:24])
-    check = _digit_folder(tmp_path / "val", held.images[:30], held.labels[:30])
+    calib = digit_folder(tmp_path / "train", train.images[:24], train.labels[:24])
+    check = digit_folder(tmp_path / "val", held.images[:30], held.labels[:30])
     out = tmp_path / "h.int8.onnx"
     args = ["export", str(digits_weights), "--int8", "--calib", str(calib), "--held-out", str(check)]
     code = main([*args, "--out", str(out)])
@@ -112,7 +101,7 @@ def test_held_out_mistakes_are_named(
     digits_weights: Path, tmp_path: Path, calib: str | None, held_out: str, message: str
 ) -> None:
     train, _ = split_digits(size=32)
-    _digit_folder(tmp_path / "train", train.images[:4], train.labels[:4])
+    digit_folder(tmp_path / "train", train.images[:4], train.labels[:4])
     (tmp_path / "empty").mkdir()
     folder = lambda name: name if name in (None, "digits") else tmp_path / name  # noqa: E731
     with pytest.raises(ValueError, match=message):

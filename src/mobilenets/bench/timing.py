@@ -35,7 +35,7 @@ from mobilenets.bench.checks import CheckSet, check_path, check_set
 from mobilenets.bench.cpu_peak import CpuPeak, estimate_cpu_peak
 from mobilenets.bench.registry import get_backend
 from mobilenets.cost.profiler import profile
-from mobilenets.export.calibration import calibration_sets
+from mobilenets.export.calibration import calibration_sets, require_calib_for_held_out
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.weights.create import create_model
 
@@ -176,8 +176,7 @@ def run_bench(
         The report: one result per (model, backend, batch), skipped ones included.
     """
     threads = threads or os.cpu_count() or 1
-    if held_out is not None and calib is None:
-        raise ValueError(f"--held-out {held_out}: needs --calib DIR, the images that calibrate")
+    require_calib_for_held_out(calib, held_out)
     if threads < 1 or any(b < 1 for b in batches) or rounds < 1:
         raise ValueError(f"threads={threads}, batches={list(batches)}, rounds={rounds}: all must be >= 1")
     selected = [get_backend(name) for name in backends]  # unknown names fail before any work

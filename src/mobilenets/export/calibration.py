@@ -178,20 +178,31 @@ def separate_sets(
             f"--held-out {held_out_root}: is the --calib folder; give images calibration does not "
             "see (or leave --held-out out to hold out a quarter of --calib)"
         )
-    sets = []
-    for flag, root in (("--calib", calib_root), ("--held-out", held_out_root)):
-        images, targets, skipped = _read_folder(root, labels)
-        if not images:
-            raise ValueError(f"{flag} {root}: found no readable image; give a folder of images")
-        sets.append((root, images, targets, skipped))
-    (calib_root, calib_images, _, calib_skipped), (held_root, held_images, held_targets, held_skipped) = sets
+    calib_images, _, calib_skipped = _read_some("--calib", calib_root, labels)
+    held_images, held_targets, held_skipped = _read_some("--held-out", held_out_root, labels)
     calib_idx = np.random.default_rng(SPLIT_SEED).permutation(len(calib_images))[:calib_samples]
     calibration = ImageSet(
-        _stack([calib_images[i] for i in calib_idx], preprocess), None, tuple(calib_skipped), f"{calib_root}"
+        _stack([calib_images[i] for i in calib_idx], preprocess), None, tuple(calib_skipped), str(calib_root)
     )
     labelled = _labelled(held_targets, np.arange(len(held_images)))
-    check = ImageSet(_stack(held_images, preprocess), labelled, tuple(held_skipped), f"{held_root}")
+    check = ImageSet(_stack(held_images, preprocess), labelled, tuple(held_skipped), str(held_out_root))
     return calibration, check
+
+
+def _read_some(
+    flag: str, root: str | Path, labels: list[str] | None
+) -> tuple[list[Image.Image], list[int], list[str]]:
+    """``_read_folder``, failing with the option's name when the folder has no readable image."""
+    images, targets, skipped = _read_folder(root, labels)
+    if not images:
+        raise ValueError(f"{flag} {root}: found no readable image; give a folder of images")
+    return images, targets, skipped
+
+
+def require_calib_for_held_out(calib: str | Path | None, held_out: str | Path | None) -> None:
+    """``--held-out`` only says where to check; the images that calibrate still come from ``--calib``."""
+    if held_out is not None and calib is None:
+        raise ValueError(f"--held-out {held_out}: needs --calib DIR, the images that calibrate")
 
 
 def calibration_sets(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mobilenets.export.bias_correction import int8_ready_network
-from mobilenets.export.calibration import ImageSet, calibration_sets
+from mobilenets.export.calibration import ImageSet, calibration_sets, require_calib_for_held_out
 from mobilenets.export.executorch_export import export_executorch
 from mobilenets.export.onnx_export import export_onnx
 from mobilenets.export.parity import (
@@ -122,8 +122,7 @@ def export_model(
         raise ValueError("--int8 needs calibration images: pass --calib DIR (a folder of images) or digits")
     if calib_samples < 1:
         raise ValueError(f"calib_samples={calib_samples} must be >= 1")
-    if held_out is not None and calib is None:
-        raise ValueError(f"--held-out {held_out}: needs --calib DIR, the images that calibrate")
+    require_calib_for_held_out(calib, held_out)
     path = Path(out) if out is not None else default_output(source, export_format, int8)
     # Checked before the work, and never the weights being exported (or another kind of file).
     reads = [source] if isinstance(source, str | Path) and Path(source).is_file() else []
