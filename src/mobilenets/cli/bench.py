@@ -14,6 +14,7 @@ from mobilenets.bench.recommend import recommendations
 from mobilenets.bench.registry import BACKENDS, get_backend
 from mobilenets.bench.report import TABLE_WIDTH, bench_markdown, print_bench_table, save_bench
 from mobilenets.bench.timing import DEFAULT_BACKENDS, run_bench
+from mobilenets.cli.calibration_args import add_calibration_arguments
 from mobilenets.cli.failures import EXIT_OK
 from mobilenets.output_paths import check_output_file
 
@@ -63,18 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="name the fastest path here that passes its accuracy check, beside the fastest peer default",
     )
-    parser.add_argument(
-        "--calib",
-        metavar="DIR|digits",
-        help="images to calibrate int8 on and to check every path with (a quarter held out); "
+    add_calibration_arguments(
+        parser,
+        "images to calibrate int8 on and to check every path with (a quarter held out); "
         "without them bf16/fp16/int8 paths are timed but unchecked, never recommended",
-    )
-    parser.add_argument("--calib-samples", type=int, default=256, help="images used to calibrate (256)")
-    parser.add_argument(
-        "--held-out",
-        metavar="DIR",
-        help="check agreement on these images instead of a quarter of --calib (e.g. calibrate on "
-        "train/, check on val/)",
     )
     parser.add_argument("--threads", type=int, default=None, help="threads per backend (default: all cores)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")

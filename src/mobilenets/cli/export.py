@@ -18,6 +18,7 @@ from mobilenets.bench.recommend import file_candidates, recommend
 from mobilenets.bench.registry import BACKENDS
 from mobilenets.bench.report import print_bench_table
 from mobilenets.bench.timing import run_bench
+from mobilenets.cli.calibration_args import add_calibration_arguments
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
 from mobilenets.export.pipeline import SUFFIXES, export_model
@@ -58,17 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="--format auto: threads to time with (all cores)"
     )
-    parser.add_argument(
-        "--calib",
-        metavar="DIR|digits",
-        help="calibration images: a folder (a quarter is held out for the agreement check) or 'digits'",
-    )
-    parser.add_argument("--calib-samples", type=int, default=256, help="images used to calibrate (256)")
-    parser.add_argument(
-        "--held-out",
-        metavar="DIR",
-        help="check agreement on these images instead of a quarter of --calib (e.g. calibrate on "
-        "train/, check on val/)",
+    add_calibration_arguments(
+        parser,
+        "calibration images: a folder (a quarter is held out for the agreement check) or 'digits'",
     )
     parser.add_argument(
         "--no-bias-correction",
