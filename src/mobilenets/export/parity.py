@@ -140,8 +140,8 @@ def top2_margins(logits: np.ndarray) -> np.ndarray:
     """Per row of ``logits``: the softmax probability of the top class minus that of the second."""
     if logits.shape[1] < 2:
         return np.ones(len(logits))  # one class: nothing to reorder
-    shifted = logits - logits.max(1, keepdims=True)
-    probabilities = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+    exponentials = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities = exponentials / exponentials.sum(1, keepdims=True)
     top2 = np.sort(probabilities, 1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
 
