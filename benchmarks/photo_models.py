@@ -40,12 +40,33 @@ def photo_model(
     root: Path = REPO / "runs" / "deploy_models",
     threads: int = 2,
     seed: int = 0,
+    then_epochs: int = 0,
 ) -> Path:
     """``arch`` trained on the photos set with the default recipe at ``resolution``; the weights' path.
 
     At 64 px it is trained from scratch; at any other size it is the 64-px model fine-tuned there.
     Another ``seed`` trains another model (its own folder), to see how results move between runs.
+    ``then_epochs`` more epochs of the default recipe from that model make another (does a
+    failing model pass once trained longer?).
     """
+    if then_epochs:
+        start = photo_model(arch, resolution, root, threads, seed)
+        out = start.parent.with_name(f"{start.parent.name}-then{then_epochs}ep")
+        if not (out / "final.safetensors").exists():
+            config = TrainConfig(
+                data=str(photos_dataset()),
+                model=arch,
+                resolution=resolution,
+                epochs=then_epochs,
+                pretrained=str(start),
+                out=str(out),
+                progress=False,
+                threads=threads,
+                overwrite=True,
+                seed=seed,
+            )
+            fit(config)
+        return out / "final.safetensors"
     fine_tuned = root / f"{arch}-{resolution}px-{FINE_TUNE_EPOCHS}ep"
     out = root / arch if resolution == TRAIN_RESOLUTION else fine_tuned
     out = out if seed == 0 else out.with_name(f"{out.name}-seed{seed}")

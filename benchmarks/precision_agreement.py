@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="the photo models' training seed (default 0)")
     parser.add_argument("--skip-demo", action="store_true", help="only the photo models")
+    parser.add_argument(
+        "--then-epochs", type=int, default=0, help="fine-tune each photo model this many more epochs first"
+    )
     parser.add_argument("--out", default="benchmarks/results/precision_agreement.md")
     args = parser.parse_args()
     console = Console(width=160)
@@ -116,7 +119,7 @@ def main() -> None:
     for arch in args.archs.split(","):
         for size in (int(value) for value in args.sizes.split(",")):
             report = run_bench(
-                [photo_model(arch, size, seed=args.seed)],
+                [photo_model(arch, size, seed=args.seed, then_epochs=args.then_epochs)],
                 PATHS,
                 [1],
                 calib=photos / "train",
@@ -125,6 +128,8 @@ def main() -> None:
             )
             source = report.check_source[next(iter(report.macs))]
             trained = "" if args.seed == 0 else f", training seed {args.seed}"
+            if args.then_epochs:
+                trained += f", then {args.then_epochs} more epochs"
             table += rows(report, f"{arch}{trained}, photos set ({size} px), {source.split(' (')[0]}")
             console.print("\n".join(table))
     text = "\n".join(
