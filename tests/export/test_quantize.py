@@ -7,13 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip(
     "onnxruntime", reason="int8 export needs the deploy extra: pip install 'mobilenets[deploy]'"
 )
 onnx = pytest.importorskip("onnx", reason="int8 export needs the deploy extra")
 
+from mobilenets import create_model, save_weights  # noqa: E402
 from mobilenets.cli import main  # noqa: E402
+from mobilenets.cli.failures import EXIT_PARTIAL  # noqa: E402
 from mobilenets.data.digits import split_digits  # noqa: E402
 from mobilenets.export import export_model, read_onnx_metadata  # noqa: E402
 from mobilenets.export.parity import int8_agreement  # noqa: E402
@@ -180,3 +183,21 @@ def test_percentile_falls_back_to_minmax_when_a_tensor_is_constant(tmp_path: Pat
     # ONNX Runtime 1.32 raises here; a later release that copes would keep the percentile
     assert method.startswith("minmax (percentile failed: Too many bins") or method == "percentile 99.99"
     assert "QuantizeLinear" in [node.op_type for node in onnx.load(str(out)).graph.node]
+
+
+def test_a_failing_int8_check_is_one_line_naming_the_paths_that_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An untrained network: its classes nearly tie on every image, so int8 reorders many.
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v1_0.25", num_classes=10, resolution_mult=32 / 224)
+    save_weights(model, tmp_path / "untrained.safetensors", labels=[str(d) for d in range(10)])
+    train, held = split_digits(size=32)
+    calib = digit_folder(tmp_path / "train", train.images[:16], train.labels[:16])
+    check = digit_folder(tmp_path / "val", held.images[:40], held.labels[:40])
+    out = tmp_path / "u.int8.onnx"
+    args = ["export", str(tmp_path / "untrained.safetensors"), "--int8", "--calib", str(calib)]
+    assert main([*args, "--held-out", str(check), "--out", str(out)]) == EXIT_PARTIAL
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "fails its parity check" in line and "the file is kept" in line and out.exists()
+    assert "export without --int8 (fp32), or with --format auto in its place" in line

@@ -106,9 +106,17 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[yellow]skipped {reason}[/]")
     console.print(f"parity report: {result.parity_path}")
     if not result.parity["passed"]:  # the one line on stderr, as for every failure
+        # An int8 file that changes the float model's answer too often must not ship; the
+        # paths that keep it are fp32 and, where the CPU has it, bf16 (docs/deployment.md).
+        fix = (
+            "; export without --int8 (fp32), or with --format auto in its place "
+            "(the fastest path that passes its check here)"
+            if result.parity["kind"] == "int8"
+            else ""
+        )
         print(
             f"mobilenets export: error: {result.path}: the exported model fails its parity check "
-            f"(see {result.parity_path}); the file is kept for inspection",
+            f"(see {result.parity_path}); the file is kept for inspection{fix}",
             file=sys.stderr,
         )
         return EXIT_PARTIAL
