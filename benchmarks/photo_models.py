@@ -52,39 +52,38 @@ def photo_model(
     if then_epochs:
         start = photo_model(arch, resolution, root, threads, seed)
         out = start.parent.with_name(f"{start.parent.name}-then{then_epochs}ep")
-        if not (out / "final.safetensors").exists():
-            config = TrainConfig(
-                data=str(photos_dataset()),
-                model=arch,
-                resolution=resolution,
-                epochs=then_epochs,
-                pretrained=str(start),
-                out=str(out),
-                progress=False,
-                threads=threads,
-                overwrite=True,
-                seed=seed,
-            )
-            fit(config)
-        return out / "final.safetensors"
+        weights = out / "final.safetensors"
+        return (
+            weights if weights.exists() else _train(out, arch, resolution, then_epochs, start, threads, seed)
+        )
     fine_tuned = root / f"{arch}-{resolution}px-{FINE_TUNE_EPOCHS}ep"
     out = root / arch if resolution == TRAIN_RESOLUTION else fine_tuned
     out = out if seed == 0 else out.with_name(f"{out.name}-seed{seed}")
     weights = out / "final.safetensors"
-    if not weights.exists():
-        scratch = resolution == TRAIN_RESOLUTION
-        start = None if scratch else photo_model(arch, TRAIN_RESOLUTION, root, threads, seed)
-        config = TrainConfig(
-            data=str(photos_dataset()),
-            model=arch,
-            resolution=resolution,
-            epochs=EPOCHS if start is None else FINE_TUNE_EPOCHS,
-            pretrained=None if start is None else str(start),
-            out=str(out),
-            progress=False,
-            threads=threads,
-            overwrite=True,
-            seed=seed,
-        )
-        fit(config)
-    return weights
+    if weights.exists():
+        return weights
+    if resolution == TRAIN_RESOLUTION:
+        return _train(out, arch, resolution, EPOCHS, None, threads, seed)
+    start = photo_model(arch, TRAIN_RESOLUTION, root, threads, seed)
+    return _train(out, arch, resolution, FINE_TUNE_EPOCHS, start, threads, seed)
+
+
+def _train(
+    out: Path, arch: str, resolution: int, epochs: int, start: Path | None, threads: int, seed: int
+) -> Path:
+    """Train ``arch`` on the photos set with the default recipe into ``out`` (from ``start``'s
+    weights if given); the weights' path."""
+    config = TrainConfig(
+        data=str(photos_dataset()),
+        model=arch,
+        resolution=resolution,
+        epochs=epochs,
+        pretrained=None if start is None else str(start),
+        out=str(out),
+        progress=False,
+        threads=threads,
+        overwrite=True,
+        seed=seed,
+    )
+    fit(config)
+    return out / "final.safetensors"
