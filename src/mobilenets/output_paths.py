@@ -10,6 +10,7 @@ another kind (the suffix says what the file will be).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,6 +32,23 @@ def special_file_kind(path: Path) -> str | None:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return None
+
+
+def probe_writable(folder: Path, path: str | Path) -> None:
+    """Create and remove an empty file in ``folder``, so that a folder the command may not write to
+    (permissions, a read-only filesystem) fails now, not after the work.
+
+    Raises:
+        OSError: naming ``path`` (the output), with the system's reason.
+    """
+    try:
+        handle, name = tempfile.mkstemp(prefix=".mobilenets-probe-", dir=folder)
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
+    os.close(handle)
+    os.unlink(name)
 
 
 def check_output_file(
@@ -56,6 +74,7 @@ def check_output_file(
     Raises:
         ValueError: wrong suffix, a folder, a device or pipe, a missing parent folder, or one of
             the ``protect`` files.
+        OSError: the folder cannot be written to (``probe_writable``).
     """
     path = Path(path)
     shown = printable(path)
@@ -70,11 +89,17 @@ def check_output_file(
         raise ValueError(f"{what} {shown}: the file name must end in {' or '.join(suffixes)}")
     target = Path(os.path.realpath(path))
     if create_parent and not target.parent.exists():
-        pass  # the writer creates it (atomic_write_file): nothing is made before the work
+        # The writer creates it (atomic_write_file): nothing is made before the work, but the
+        # nearest folder that exists must take it.
+        existing = next(folder for folder in target.parents if folder.exists())
+        if existing.is_dir():
+            probe_writable(existing, path)
     elif not target.parent.is_dir():
         raise ValueError(
             f"{what} {shown}: the folder {printable(target.parent)} does not exist; create it first"
         )
+    else:
+        probe_writable(target.parent, path)
     for other in protect:
         if target.exists() and Path(other).exists() and os.path.samefile(target, other):
             raise ValueError(

@@ -133,9 +133,62 @@ def test_calib_samples_below_one_is_refused(workdir: Path, samples: int) -> None
 
 
 def test_an_output_with_the_wrong_suffix_is_refused(workdir: Path) -> None:
-    with pytest.raises(ValueError, match=r"the exported file .*x\.pte: the file name must end in \.onnx"):
+    with pytest.raises(
+        ValueError,
+        match=r"x\.pte: .pte is the executorch suffix.*add --format executorch, or name the file x\.onnx",
+    ):
         export_model(tiny_model(), "onnx", out=workdir / "x.pte")
+    with pytest.raises(ValueError, match=r"the exported file .*x\.txt: the file name must end in \.onnx"):
+        export_model(tiny_model(), "onnx", out=workdir / "x.txt")
     assert listing(workdir) == set()
+
+
+def test_a_folder_that_cannot_be_written_fails_before_the_model_is_loaded(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root, permissions do not stop a write, so the refusal is the system's, simulated."""
+    import errno
+
+    import mobilenets.export.pipeline as pipeline
+    import mobilenets.output_paths as output_paths
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    def never(*args: object) -> None:
+        raise AssertionError("the model was loaded before the output path was checked")
+
+    monkeypatch.setattr(output_paths.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(pipeline, "resolve_model", never)
+    with pytest.raises(OSError, match="Read-only") as error:
+        export_model("mobilenet_v1_0.25_32", "onnx", out=workdir / "out" / "x.onnx")
+    assert error.value.filename == str(workdir / "out" / "x.onnx")
+    assert listing(workdir) == set()
+
+
+@pytest.mark.slow
+def test_a_failed_export_leaves_the_previous_file_as_it_was(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills mid-write must not replace a good export with a cut-off one."""
+    pytest.importorskip("onnxruntime", reason="ONNX export needs the deploy extra")
+    pytest.importorskip("onnxscript", reason="ONNX export needs the deploy extra")
+    import errno
+
+    import mobilenets.export.pipeline as pipeline
+
+    good = export_model(tiny_model(), "onnx", out=workdir / "m.onnx")
+    before = {name: (workdir / name).read_bytes() for name in listing(workdir)}
+
+    def disk_full(model: object, path: Path, **kwargs: object) -> Path:
+        Path(path).write_bytes(b"half an ONNX file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "export_onnx", disk_full)
+    with pytest.raises(OSError, match="No space") as error:
+        export_model(tiny_model(), "onnx", out=workdir / "m.onnx")
+    assert error.value.filename == str(good.path)  # named by the export, not by a scratch file
+    assert {name: (workdir / name).read_bytes() for name in listing(workdir)} == before
 
 
 def test_the_source_weights_as_output_are_refused_and_kept(workdir: Path) -> None:

@@ -201,3 +201,22 @@ def test_a_failing_int8_check_is_one_line_naming_the_paths_that_pass(
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert "fails its parity check" in line and "the file is kept" in line and out.exists()
     assert "export without --int8 (fp32), or with --format auto in its place" in line
+
+
+def test_format_auto_with_no_path_passing_writes_nothing_and_says_so_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.manual_seed(0)  # untrained, as above: every int8 path fails its check
+    model = create_model("mobilenet_v1_0.25", num_classes=10, resolution_mult=32 / 224)
+    save_weights(model, tmp_path / "untrained.safetensors", labels=[str(d) for d in range(10)])
+    train, held = split_digits(size=32)
+    calib = digit_folder(tmp_path / "train", train.images[:16], train.labels[:16])
+    check = digit_folder(tmp_path / "val", held.images[:40], held.labels[:40])
+    out = tmp_path / "u.onnx"
+    args = ["export", str(tmp_path / "untrained.safetensors"), "--format", "auto", "--int8", "--threads", "1"]
+    code = main([*args, "--calib", str(calib), "--held-out", str(check), "--out", str(out)])
+    assert code == EXIT_PARTIAL  # a failed check, as for a plain export (docs/troubleshooting.md)
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "no file path passed its accuracy check here, so nothing was written" in line
+    assert "leave out --int8" in line
+    assert not out.exists() and not Path(f"{out}.parity.json").exists()

@@ -166,8 +166,10 @@ def test_exif_rotation_reaches_the_model_input(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(tmp_path), "--weights", "nonsense"]) == 2
-    assert "nonsense: no such file; give a weights file or one of torchvision, timm, keras" in (
-        capsys.readouterr().err
+    assert (
+        "nonsense: no such file; check the path of the weights file, or give a model name "
+        "(with official weights: a model name and one of torchvision, timm, keras)"
+        in (capsys.readouterr().err)
     )
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(tmp_path), "--weights", "x", "--json", "a", "--csv", "b"])

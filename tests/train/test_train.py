@@ -164,6 +164,11 @@ def test_unreadable_images_are_skipped_during_training(
         ),
         (["--epochs", "0"], "epochs=0 is out of range"),
         (["--freeze-epochs", "1"], "freeze_epochs=1 needs pretrained weights"),
+        (
+            ["--data", "{tmp}/tabbed"],
+            "the class folder 'tab\\tname' cannot name a class in a weights file (it holds a control",
+        ),
+        (["--data", "{tmp}/long"], "cannot name a class in a weights file (it is 240 characters long"),
     ],
 )
 def test_pre_flight_errors_come_before_training(
@@ -174,6 +179,8 @@ def test_pre_flight_errors_come_before_training(
     (tmp_path / "emptyclass" / "c").mkdir()
     make_folder(tmp_path / "mismatch" / "train", {"a": 2, "b": 2}, size=8)
     make_folder(tmp_path / "mismatch" / "val", {"a": 2, "c": 2}, size=8)
+    make_folder(tmp_path / "tabbed", {"a": 8, "tab\tname": 8}, size=8)  # a weights file could not hold these
+    make_folder(tmp_path / "long", {"a": 8, "x" * 240: 8}, size=8)
     out = tmp_path / "run"
     argv = ["train", *[a.replace("{tmp}", str(tmp_path)) for a in args], "--out", str(out), "--no-progress"]
     assert main(argv) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,21 @@ print(json.dumps([by_name, from_file, after]))
     by_name, from_file, after = json.loads(done.stdout.strip().splitlines()[-1])
     assert by_name == [] and from_file == []
     assert "mobilenets.weights.convert" in after
+
+
+def test_a_training_checkpoint_given_as_weights_points_to_the_run_weights(tmp_path: Path) -> None:
+    """Not 'convert it first', whose convert then says 'load it with create_model': a circle."""
+    from mobilenets.cli import main
+
+    checkpoint = tmp_path / "run" / "checkpoints" / "best.pt"
+    checkpoint.parent.mkdir(parents=True)
+    model = create_model("mobilenet_v1_0.25_32", num_classes=3)
+    torch.save({"model": model.state_dict(), "optimizer": {}}, checkpoint)
+    run = tmp_path / "run"
+    expected = f"is a training checkpoint (for --resume), not a weights file; use {run / 'final.safetensors'}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        create_model(checkpoint)
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        create_model("mobilenet_v1_0.25_32", weights=checkpoint)
+    assert main(["convert", str(checkpoint), str(tmp_path / "out.safetensors")]) == 2
+    assert not (tmp_path / "out.safetensors").exists()

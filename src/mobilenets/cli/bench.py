@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--warmup {args.warmup} / --rounds {args.rounds}: warmup must be >= 0, rounds >= 1")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: is a file; give a folder for bench.md, bench.json and bench.png")
-    if args.out and Path(args.out).is_dir():
+    if args.out:  # before any timing: a folder that cannot take the results fails now
         for name in ("bench.md", "bench.json", "bench.png"):
-            check_output_file(Path(args.out) / name, (Path(name).suffix,), "--out")
+            check_output_file(Path(args.out) / name, (Path(name).suffix,), "--out", create_parent=True)
     for name in backends:
         missing = get_backend(name).missing()
         if missing:

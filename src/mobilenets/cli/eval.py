@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else weights.parent / f"eval-{weights.stem}"
     if out.exists() and not out.is_dir():  # refused before the work, not after
         raise ValueError(f"--out {out}: is a file; give a folder for confusion.png and eval.json")
-    if out.is_dir():
-        check_output_file(out / "eval.json", (".json",), "--out")
-        check_output_file(out / "confusion.png", (".png",), "--out")
+    # Before the work: a folder that cannot take the report (or its parent, when it is still to
+    # be made) fails now, not after every image has been scored.
+    check_output_file(out / "eval.json", (".json",), "--out", create_parent=True)
+    check_output_file(out / "confusion.png", (".png",), "--out", create_parent=True)
     result = evaluate_weights(
         args.data,
         args.weights,

@@ -21,8 +21,9 @@ from mobilenets.bench.timing import run_bench
 from mobilenets.cli.calibration_args import add_calibration_arguments
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
-from mobilenets.export.pipeline import SUFFIXES, export_model
+from mobilenets.export.pipeline import SUFFIXES, default_output, export_model
 from mobilenets.export.runtimes import runtime_missing
+from mobilenets.output_paths import check_output_file
 
 AUTO_SECONDS, AUTO_ROUNDS = 0.5, 3  # enough to rank paths that differ by more than noise
 
@@ -76,9 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=False)
+    if args.calib_samples < 1:
+        raise ValueError(f"--calib-samples {args.calib_samples}: give 1 or more")
     extra: dict[str, object] = {}
     if args.export_format == "auto":
-        args.export_format, args.int8, extra = _choose_format(args, console)
+        chosen = _choose_format(args, console)
+        if chosen is None:  # every path failed its check: nothing is written
+            return EXIT_PARTIAL
+        args.export_format, args.int8, extra = chosen
     needed = ("onnx", "onnxruntime") if args.export_format == "onnx" else ("executorch",)
     for runtime in needed:
         missing = runtime_missing(runtime)
@@ -123,19 +129,26 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, bool, dict[str, object]]:
-    """Time the file paths here; the format and precision of the fastest that passed its check."""
+def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, bool, dict[str, object]] | None:
+    """Time the file paths here; the format and precision of the fastest that passed its check.
+
+    ``None`` (after one line on stderr) when none passed.
+    """
     cores = os.cpu_count() or 1
-    if args.batch < 1 or (args.threads is not None and not 1 <= args.threads <= 4 * cores):
-        raise ValueError(
-            f"--batch {args.batch} / --threads {args.threads}: batch must be >= 1, threads 1 to {4 * cores}"
-        )
+    if args.batch < 1:
+        raise ValueError(f"--batch {args.batch}: give 1 or more")
+    if args.threads is not None and not 1 <= args.threads <= 4 * cores:
+        raise ValueError(f"--threads {args.threads}: give 1 to {4 * cores} (this machine has {cores} cores)")
     wanted = None
     if args.out:  # the file name settles the format: never write a .onnx file that holds something else
         by_suffix = {suffix: name for name, suffix in SUFFIXES.items()}
         wanted = by_suffix.get(Path(args.out).suffix)
         if wanted is None:
             raise ValueError(f"--out {args.out}: give a .onnx or .pte name (or none) with --format auto")
+    # The file is written after minutes of timing: a path that cannot take it fails first.
+    target = Path(args.out) if args.out else default_output(args.weights, wanted or "onnx", False)
+    reads = [args.weights] if Path(args.weights).is_file() else []
+    check_output_file(target, (target.suffix,), "the exported file", protect=reads, create_parent=True)
     int8: bool | None = True if args.int8 else None
     if args.calib is None:
         if args.int8:
@@ -168,7 +181,17 @@ def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, boo
     choice = recommend(report, model, args.batch)
     print_bench_table(console, report)
     if choice.best is None:
-        raise ValueError(f"{args.weights}: no file path passed its accuracy check here; see the lines above")
+        fix = (
+            "leave out --int8 so that fp32 and bf16 paths compete too"
+            if args.int8
+            else "see the check column of the table above"
+        )
+        print(
+            f"mobilenets export: error: {args.weights}: no file path passed its accuracy check here, "
+            f"so nothing was written; {fix}",
+            file=sys.stderr,
+        )
+        return None
     best = choice.best
     backend = BACKENDS[best.backend]
     assert backend.export_as is not None

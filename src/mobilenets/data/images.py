@@ -86,7 +86,8 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
         raise ImageLoadError(
             path,
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
-            "(possible decompression bomb; raise --max-pixels if the image is genuine)",
+            "(possible decompression bomb; if the image is genuine, downscale it, or with "
+            "mobilenets predict raise --max-pixels)",
         )
     return opened
 

@@ -10,7 +10,7 @@ the validation split).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from mobilenets.data.digits import CLASS_NAMES, split_digits
-from mobilenets.data.images import ImageLoadError, find_images, load_image
+from mobilenets.data.images import ImageLoadError, load_image, scan_images
 from mobilenets.models.preprocess import PreprocessConfig, preprocess_image
 
 DIGITS = "digits"
@@ -96,32 +96,60 @@ def digits_sets(
     return calibration, check
 
 
-def _read_folder(
-    root: str | Path, labels: list[str] | None
-) -> tuple[list[Image.Image], list[int], list[str]]:
-    """Every readable image under ``root``, its label index (-1: none) and the unreadable files.
+@dataclass
+class _FolderImages:
+    """Images read from a folder, each preprocessed as soon as it is decoded.
+
+    Only the model-sized arrays are kept, never the decoded photos, so a folder of 12-megapixel
+    pictures costs what its inputs cost, and only the files that are picked are decoded.
+    """
+
+    arrays: list[np.ndarray] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)  # label index, -1: none
+
+    def stacked(self, preprocess: PreprocessConfig) -> np.ndarray:
+        if not self.arrays:
+            return np.zeros((0, *preprocess.input_size), dtype=np.float32)
+        return np.stack(self.arrays).astype(np.float32)
+
+    def labels(self) -> np.ndarray | None:
+        """The labels when every image has one, else ``None``."""
+        return np.array(self.targets) if self.targets and all(t >= 0 for t in self.targets) else None
+
+
+def _shuffled_files(root: str | Path) -> tuple[list[Path], list[str]]:
+    """The image files under ``root`` in a fixed random order, and the entries that are no files."""
+    files, others = scan_images(root)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(files))
+    return [files[i] for i in order], [f"{path}: {reason}" for path, reason in others.items()]
+
+
+def _read_into(
+    files: Iterator[Path],
+    wanted: int | None,
+    preprocess: PreprocessConfig,
+    labels: list[str] | None,
+    skipped: list[str],
+) -> _FolderImages:
+    """Read from ``files`` until ``wanted`` images decode (``None``: all), listing the unreadable.
 
     A file whose parent folder is named like one of the model's labels (the ImageFolder layout)
     is labelled, so accuracies can be reported.
     """
-    images: list[Image.Image] = []
-    targets: list[int] = []
-    skipped: list[str] = []
     index = {name: i for i, name in enumerate(labels or [])}
-    for path in find_images(root):
+    read = _FolderImages()
+    while wanted is None or len(read.arrays) < wanted:  # checked before a file is taken from ``files``
+        path = next(files, None)
+        if path is None:
+            break
         try:
-            images.append(load_image(path))
+            image = load_image(path)
         except ImageLoadError as error:
             skipped.append(str(error))
             continue
-        targets.append(index.get(path.parent.name, -1))
-    return images, targets, skipped
-
-
-def _labelled(targets: list[int], chosen: np.ndarray) -> np.ndarray | None:
-    """The chosen images' labels when every one of them has a label, else ``None``."""
-    picked = [targets[i] for i in chosen]
-    return np.array(picked) if picked and all(t >= 0 for t in picked) else None
+        read.arrays.append(preprocess_image(image, preprocess).numpy())
+        read.targets.append(index.get(path.parent.name, -1))
+    return read
 
 
 def folder_sets(
@@ -135,30 +163,26 @@ def folder_sets(
 
     The files are shuffled with a fixed seed; ``held_out_fraction`` of them (at least one) are
     kept for the agreement check and up to ``calib_samples`` of the rest calibrate. Files in
-    class folders are labelled (see ``_read_folder``); unreadable files are skipped and listed.
+    class folders are labelled (see ``_read_into``); unreadable files are skipped and listed.
 
     Raises:
         ValueError: the folder holds fewer than two readable images.
     """
-    images, targets, skipped = _read_folder(root, labels)
-    if len(images) < 2:
+    files, skipped = _shuffled_files(root)
+    held_count = max(1, round(len(files) * held_out_fraction))
+    remaining = iter(files)
+    held = _read_into(remaining, held_count, preprocess, labels, skipped)
+    calibration = _read_into(remaining, calib_samples, preprocess, labels, skipped)
+    if not held.arrays or not calibration.arrays:
+        found = len(held.arrays) + len(calibration.arrays)
         raise ValueError(
-            f"--calib {root}: found {len(images)} readable images; calibration needs at least 2 "
-            "(some for calibration, some held out to check agreement)"
+            f"--calib {root}: found {found} readable image{'' if found == 1 else 's'}; calibration "
+            "needs at least 2 (some for calibration, some held out to check agreement)"
         )
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
-    held_count = max(1, round(len(images) * held_out_fraction))
-    held_idx, calib_idx = order[:held_count], order[held_count:][:calib_samples]
-    calibration = ImageSet(
-        _stack([images[i] for i in calib_idx], preprocess), None, tuple(skipped), f"{root} (calibration part)"
+    return (
+        ImageSet(calibration.stacked(preprocess), None, tuple(skipped), f"{root} (calibration part)"),
+        ImageSet(held.stacked(preprocess), held.labels(), tuple(skipped), f"{root} (held-out part)"),
     )
-    check = ImageSet(
-        _stack([images[i] for i in held_idx], preprocess),
-        _labelled(targets, held_idx),
-        tuple(skipped),
-        f"{root} (held-out part)",
-    )
-    return calibration, check
 
 
 def separate_sets(
@@ -178,25 +202,18 @@ def separate_sets(
             f"--held-out {held_out_root}: is the --calib folder; give images calibration does not "
             "see (or leave --held-out out to hold out a quarter of --calib)"
         )
-    calib_images, _, calib_skipped = _read_some("--calib", calib_root, labels)
-    held_images, held_targets, held_skipped = _read_some("--held-out", held_out_root, labels)
-    calib_idx = np.random.default_rng(SPLIT_SEED).permutation(len(calib_images))[:calib_samples]
-    calibration = ImageSet(
-        _stack([calib_images[i] for i in calib_idx], preprocess), None, tuple(calib_skipped), str(calib_root)
+    calib_files, calib_skipped = _shuffled_files(calib_root)
+    calibration = _read_into(iter(calib_files), calib_samples, preprocess, labels, calib_skipped)
+    held_files, held_skipped = scan_images(held_out_root)
+    held_problems = [f"{path}: {reason}" for path, reason in held_skipped.items()]
+    held = _read_into(iter(held_files), None, preprocess, labels, held_problems)
+    for flag, root, images in (("--calib", calib_root, calibration), ("--held-out", held_out_root, held)):
+        if not images.arrays:
+            raise ValueError(f"{flag} {root}: found no readable image; give a folder of images")
+    return (
+        ImageSet(calibration.stacked(preprocess), None, tuple(calib_skipped), str(calib_root)),
+        ImageSet(held.stacked(preprocess), held.labels(), tuple(held_problems), str(held_out_root)),
     )
-    labelled = _labelled(held_targets, np.arange(len(held_images)))
-    check = ImageSet(_stack(held_images, preprocess), labelled, tuple(held_skipped), str(held_out_root))
-    return calibration, check
-
-
-def _read_some(
-    flag: str, root: str | Path, labels: list[str] | None
-) -> tuple[list[Image.Image], list[int], list[str]]:
-    """``_read_folder``, failing with the option's name when the folder has no readable image."""
-    images, targets, skipped = _read_folder(root, labels)
-    if not images:
-        raise ValueError(f"{flag} {root}: found no readable image; give a folder of images")
-    return images, targets, skipped
 
 
 def require_calib_for_held_out(calib: str | Path | None, held_out: str | Path | None) -> None:
@@ -218,8 +235,12 @@ def calibration_sets(
     ``source``; without it, ``source`` is split (``digits_sets``, ``folder_sets``).
     """
     for flag, folder in (("--calib", source), ("--held-out", held_out)):
-        if folder is not None and str(folder) != DIGITS and not Path(folder).exists():
+        if folder is None or str(folder) == DIGITS:
+            continue
+        if not Path(folder).exists():
             raise ValueError(f"{flag} {folder}: no such folder (pass a folder of images or 'digits')")
+        if not Path(folder).is_dir():
+            raise ValueError(f"{flag} {folder}: is a file, not a folder; pass a folder of images or 'digits'")
     if held_out is not None:
         if DIGITS in (str(source), str(held_out)):
             raise ValueError(

@@ -13,6 +13,7 @@ Every export writes its report as JSON beside the file (``model.onnx.parity.json
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -169,8 +170,9 @@ def format_parity(report: dict[str, object]) -> str:
             f"(limit {report['tolerance']:.0e}): {verdict}"
         )
     kind = str(report["kind"])
+    samples = int(report["samples"])  # type: ignore[call-overload]
     line = (
-        f"{kind} top-1 agreement with float on {report['samples']} held-out images: "
+        f"{kind} top-1 agreement with float on {samples} held-out image{'' if samples == 1 else 's'}: "
         f"{100 * float(report['agreement']):.2f}% ({report['disagreements']} differ; "  # type: ignore[arg-type]
         f"limit {100 * float(report['minimum']):.0f}%): {verdict}"  # type: ignore[arg-type]
     )
@@ -178,6 +180,16 @@ def format_parity(report: dict[str, object]) -> str:
         line += (
             f"; float top-1 minus top-2 probability, median {report['float_margin_median_differing']:.3f}"
             f" on the differing images vs {report['float_margin_median']:.3f} on all"
+        )
+    minimum = float(report["minimum"])  # type: ignore[arg-type]
+    if 0 < minimum < 1 and samples * (1 - minimum) < 1:
+        # Below 1 / (1 - minimum) images one differing image already fails, and none passes:
+        # the verdict cannot tell a path at the limit from a perfect one.
+        enough = math.ceil(round(1 / (1 - minimum), 6))
+        line += (
+            f"; {samples} image{'' if samples == 1 else 's'} cannot show {100 * minimum:.0f}% agreement "
+            f"(one image is more than {100 * (1 - minimum):.0f}%): check on {enough} or more "
+            "(a bigger --calib folder, or --held-out DIR)"
         )
     if report.get("float_accuracy") is not None:
         line += (

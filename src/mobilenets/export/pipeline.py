@@ -6,6 +6,7 @@ check in the target runtime (never in PyTorch), printed and written beside the f
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,13 @@ def export_model(
         raise ValueError(f"calib_samples={calib_samples} must be >= 1")
     require_calib_for_held_out(calib, held_out)
     path = Path(out) if out is not None else default_output(source, export_format, int8)
+    other = {suffix: name for name, suffix in SUFFIXES.items() if name != export_format}
+    if path.suffix.lower() in other:  # the user meant the other format, or mistyped the name
+        raise ValueError(
+            f"the exported file {path}: {path.suffix} is the {other[path.suffix.lower()]} suffix, but "
+            f"the format is {export_format}; add --format {other[path.suffix.lower()]}, or name the "
+            f"file {path.with_suffix(SUFFIXES[export_format]).name}"
+        )
     # Checked before the work, and never the weights being exported (or another kind of file).
     reads = [source] if isinstance(source, str | Path) and Path(source).is_file() else []
     path = check_output_file(
@@ -161,7 +169,11 @@ def write_export(
     bias_correction: bool = True,
     batch_size: int = 1,
 ) -> Path:
-    """The export itself, unchecked; a failure leaves no half-written file that looks like an export.
+    """The export itself, unchecked; a failure leaves ``path`` (and its sidecar) as they were.
+
+    The files are written into a scratch folder beside ``path`` and renamed into place once
+    finished, so a full disk or an interrupt mid-write never replaces a good export with a
+    cut-off one, and never leaves a half-written file that looks like an export.
 
     Args:
         model: the model, in eval mode.
@@ -171,32 +183,37 @@ def write_export(
         bias_correction: with ``int8``, correct the biases for the weights' rounding.
         batch_size: ExecuTorch programs have a fixed batch size; ONNX files a dynamic one.
     """
-    existed = path.exists()
     try:
-        if export_format == "onnx" and int8:
-            assert calibration is not None
-            with tempfile.TemporaryDirectory() as scratch:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch:
+            staged = Path(scratch) / path.name
+            if export_format == "onnx" and int8:
+                assert calibration is not None
                 network = int8_ready_network(model, calibration, bias_correction)
                 float_path = export_onnx(model, Path(scratch) / "float.onnx", network=network)
-                quantize_onnx(float_path, path, calibration)
-        elif export_format == "onnx":
-            export_onnx(model, path)
-        else:
-            export_executorch(
-                model,
-                path,
-                int8=int8,
-                calibration=calibration,
-                batch_size=batch_size,
-                bias_correction=bias_correction,
-            )
+                quantize_onnx(float_path, staged, calibration)
+            elif export_format == "onnx":
+                export_onnx(model, staged)
+            else:
+                export_executorch(
+                    model,
+                    staged,
+                    int8=int8,
+                    calibration=calibration,
+                    batch_size=batch_size,
+                    bias_correction=bias_correction,
+                )
+            # The sidecar (ExecuTorch's labels and preprocessing) first: the model file is what
+            # marks an export as there.
+            for finished in sorted(Path(scratch).glob(f"{path.name}.*")):
+                os.replace(finished, path.with_name(finished.name))
+            os.replace(staged, path)
         return path
-    except BaseException as error:
-        if not existed:  # never leave a half-written file that looks like an export
-            path.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.errno is not None and not error.filename:
-            raise OSError(error.errno, error.strerror, str(path)) from error
-        raise
+    except OSError as error:
+        if error.errno is None:
+            raise
+        # Named by the export, not by a scratch file the user never asked for.
+        raise OSError(error.errno, error.strerror, str(path)) from error
 
 
 def _parity(

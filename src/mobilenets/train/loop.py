@@ -68,6 +68,7 @@ from mobilenets.train.progress import TrainProgress, format_duration
 from mobilenets.train.recipe import Recipe
 from mobilenets.train.state import TrainState, restore_checkpoint, save_checkpoint
 from mobilenets.weights.file_format import read_metadata, weights_bytes
+from mobilenets.weights.metadata import label_problem
 
 __all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "fit", "train_one_epoch"]
 
@@ -410,6 +411,13 @@ def _load_data(
     """
     resolution = config.resolution or (32 if config.data == DIGITS else 224)
     splits = splits or build_datasets(config.data, resolution, config.val_fraction, config.seed)
+    for name in splits.classes:  # the weight files store them: refused now, not at the first save
+        problem = label_problem(name)
+        if problem:
+            raise DataError(
+                f"{printable(config.data)}: the class folder '{printable(name)}' cannot name a class "
+                f"in a weights file ({problem}); rename the folder"
+            )
     check_batch_size(len(splits.train), config.batch_size, context.world_size)
     loaders = {
         name: make_loader(

@@ -6,11 +6,13 @@ is imported only when a figure is drawn.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mobilenets.printable import printable
 from mobilenets.train.metrics_log import read_metrics
 
 
@@ -18,6 +20,9 @@ def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
+    # A class named in a script the bundled font lacks (CJK, emoji) is drawn as boxes; the names
+    # are in eval.json and the terminal table, so a warning per glyph on every plot says nothing.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
     import matplotlib.pyplot as plt
 
     return plt
@@ -81,7 +86,8 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], out: Path, title: 
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     ticks = np.arange(n)
-    shown = classes if n <= 50 else [""] * n  # beyond 50 classes the names are unreadable anyway
+    # Folder names may hold undecodable bytes or control characters, which matplotlib refuses.
+    shown = [printable(name) for name in classes] if n <= 50 else [""] * n  # beyond 50: unreadable anyway
     ax.set_xticks(ticks, shown, rotation=90 if n > 10 else 0)
     ax.set_yticks(ticks, shown)
     if n <= 30:
@@ -112,7 +118,9 @@ def plot_predictions(samples: list[tuple[np.ndarray, str, str, float]], out: Pat
     for ax, (image, true, guess, prob) in zip(axes[0], samples, strict=True):
         ax.imshow(image, interpolation="nearest")
         ax.set_title(
-            f"true {true}\npred {guess} ({prob:.2f})", fontsize=8, color="black" if true == guess else "red"
+            f"true {printable(true)}\npred {printable(guess)} ({prob:.2f})",
+            fontsize=8,
+            color="black" if true == guess else "red",
         )
         ax.axis("off")
     fig.tight_layout()

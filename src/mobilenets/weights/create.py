@@ -114,7 +114,10 @@ def _with_weights(name: str | None, weights: str | Path, overrides: dict[str, An
     if path.is_dir():
         raise WeightsFileError(f"{path}: is a folder, not a weight file; give the weights file in it")
     if not path.is_file():
-        raise WeightsFileError(f"{path}: no such file; give a weights file or one of {', '.join(SOURCES)}")
+        raise WeightsFileError(
+            f"{path}: no such file; check the path of the weights file, or give a model name "
+            f"(with official weights: a model name and one of {', '.join(SOURCES)})"
+        )
     if is_mobilenets_file(path):
         if name is not None:
             stored = read_metadata(path).config

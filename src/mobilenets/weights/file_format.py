@@ -155,6 +155,23 @@ def is_mobilenets_file(path: str | Path) -> bool:
         return False
 
 
+def training_checkpoint_advice(path: str | Path) -> str | None:
+    """The fix for a training checkpoint given where weights are expected, else ``None``.
+
+    ``mobilenets train`` keeps ``checkpoints/*.pt`` (weights, optimizer and schedule, for
+    ``--resume``) beside the weight files it writes for use; converting a checkpoint is never
+    what the user wants, as the run folder already holds its weights.
+    """
+    path = Path(path)
+    if path.suffix != ".pt" or path.parent.name != "checkpoints":
+        return None
+    run = path.parent.parent
+    return (
+        f"{path}: is a training checkpoint (for --resume), not a weights file; use "
+        f"{run / 'final.safetensors'} or {run / 'best.safetensors'}, which the run writes for use"
+    )
+
+
 def read_metadata(path: str | Path) -> WeightsMetadata:
     """Read and check a weight file's metadata without loading its tensors.
 
@@ -162,6 +179,9 @@ def read_metadata(path: str | Path) -> WeightsMetadata:
         WeightsFileError: the file is unreadable, not a mobilenets weight file, or a metadata
             field is missing or out of range (the message names the field).
     """
+    advice = training_checkpoint_advice(path)
+    if advice:
+        raise WeightsFileError(advice)
     if Path(path).suffix != ".safetensors" and Path(path).is_file():
         raise WeightsFileError(
             f"{path}: not a mobilenets weight file (those are .safetensors); convert it first with "

@@ -171,12 +171,24 @@ def check_preprocess(path: str | Path, raw: Any, in_chans: int) -> PreprocessCon
     )
 
 
+def label_problem(name: str) -> str | None:
+    """Why a weights file cannot hold ``name`` as a class name, or ``None`` when it can.
+
+    Labels are printed: no terminal escapes, no line breaks, no megabytes.
+    """
+    if len(name) > MAX_LABEL_LENGTH:
+        return f"it is {len(name)} characters long, more than {MAX_LABEL_LENGTH}"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return "it holds a control character (a tab, a line break, an escape)"
+    return None
+
+
 def check_labels(path: str | Path, raw: Any, num_classes: int) -> list[str]:
     """Class names: a list of strings, one per output."""
     if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
         raise _fail(path, "labels", raw, "a JSON list of class names (strings)")
-    for name in raw:  # labels are printed: no terminal escapes, no line breaks, no megabytes
-        if len(name) > MAX_LABEL_LENGTH or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+    for name in raw:
+        if label_problem(name):
             raise _fail(
                 path,
                 "labels",

@@ -27,7 +27,12 @@ from mobilenets.weights.convert.common import AmbiguousSourceError, Converted
 from mobilenets.weights.convert.keras import convert_keras
 from mobilenets.weights.convert.timm import convert_timm, looks_like_timm
 from mobilenets.weights.convert.torchvision import convert_torchvision, looks_like_torchvision
-from mobilenets.weights.file_format import is_mobilenets_file, mentioning, save_weights
+from mobilenets.weights.file_format import (
+    is_mobilenets_file,
+    mentioning,
+    save_weights,
+    training_checkpoint_advice,
+)
 from mobilenets.weights.imagenet_labels import NUM_IMAGENET_CLASSES, imagenet_labels
 from mobilenets.weights.safe_load import KERAS_SUFFIXES, load_any_state_dict
 from mobilenets.weights.state_fit import ConversionError
@@ -58,6 +63,9 @@ def detect_source(path: str | Path, state: dict[str, torch.Tensor] | None = None
         ConversionError: the key names match none of the three.
     """
     path = Path(path)
+    advice = training_checkpoint_advice(path)
+    if advice:  # before loading: a checkpoint also holds the optimizer, which is no weights
+        raise ConversionError(advice)
     if _is_keras_file(path):
         return "keras"
     state = state if state is not None else load_any_state_dict(path)
