@@ -95,6 +95,11 @@ def test_the_recommendation_is_our_fastest_path_that_passed_and_never_a_peer() -
     assert only_files.best is rows[5]
     nothing = recommend(BenchReport(rows[:4], estimate_cpu_peak(2), 2), "m", 1)
     assert nothing.best is None and "no path of ours passed" in nothing.lines()[0]
+    # The unchecked one is named, with the way to check it.
+    assert "onnxruntime-int8 could not be checked without images: pass --calib DIR" in nothing.lines()[0]
+    failed_only = recommend(BenchReport(rows[:3], estimate_cpu_peak(2), 2), "m", 1)
+    (line,) = failed_only.lines()
+    assert line == "m, batch 1: no path of ours passed its check; see the table's check column"
 
 
 def test_the_registry_separates_peer_defaults_from_our_paths() -> None:

@@ -192,3 +192,28 @@ def test_pillow_warnings_about_damaged_headers_never_escape_the_parallel_probe(t
         "b": ["fine.png"],
     }
     assert len(unreadable) == 300
+
+
+def refuse_listing(monkeypatch: pytest.MonkeyPatch, locked: Path) -> None:
+    """``locked`` cannot be listed, as a chmod 000 folder for a user who is not root."""
+    import errno
+    import os
+
+    scandir = os.scandir
+
+    def guarded(path: object = ".") -> object:
+        if Path(str(path)).resolve() == locked.resolve():
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", guarded)
+
+
+def test_a_class_folder_that_cannot_be_listed_is_a_permission_error_not_an_empty_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_folder(tmp_path, {"a": 4, "b": 4}, size=8)
+    refuse_listing(monkeypatch, tmp_path / "b")
+    with pytest.raises(PermissionError) as error:
+        build_datasets(str(tmp_path), 32, val_fraction=0.25, seed=0)
+    assert error.value.filename == str(tmp_path / "b")  # the boundary names it, exit 4

@@ -174,3 +174,18 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(tmp_path), "--weights", "x", "--json", "a", "--csv", "b"])
     assert exit_info.value.code == 2
+
+
+def test_a_folder_that_cannot_be_listed_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mobilenets.predict.classify import collect_inputs
+    from tests.data.test_data import refuse_listing
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    Image.new("RGB", (8, 8)).save(locked / "x.jpg")
+    refuse_listing(monkeypatch, locked)
+    paths, failures = collect_inputs([locked])
+    assert paths == [] and len(failures) == 1
+    assert failures[0].error == "permission denied (make the folder readable, e.g. chmod a+rx)"

@@ -41,6 +41,12 @@ class Recommendation:
         """The recommendation in words, one line each."""
         head = f"{self.model}, batch {self.batch}: "
         if self.best is None:
+            unchecked = [row.backend for row in self.passed_over if row.check_passed is None]
+            if unchecked:  # bf16, fp16 and int8 are judged on images only
+                return [
+                    head + f"no path of ours passed its check; {', '.join(unchecked)} could not be "
+                    "checked without images: pass --calib DIR (or digits)"
+                ]
             return [head + "no path of ours passed its check; see the table's check column"]
         best = self.best
         text = f"{head}use {best.backend} ({best.precision}), {best.median_ms:.2f} ms, check {best.check}"

@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch",
         type=int,
         default=1,
-        help="--format auto: the batch size to be fastest at; ExecuTorch programs are exported for it (1)",
+        help="the batch an ExecuTorch program is exported for, and the one --format auto is fastest at (1)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="--format auto: threads to time with (all cores)"
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.calib_samples < 1:
         raise ValueError(f"--calib-samples {args.calib_samples}: give 1 or more")
     extra: dict[str, object] = {}
-    if args.export_format == "auto":
+    auto = args.export_format == "auto"
+    if auto:
         chosen = _choose_format(args, console)
         if chosen is None:  # every path failed its check: nothing is written
             return EXIT_PARTIAL
@@ -92,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--format {args.export_format}: {missing}")
     if args.calib is not None and not args.int8:
         console.print("[yellow]--calib given without --int8: its images only feed the fp32 parity check[/]")
+    if not args.bias_correction and not args.int8:
+        console.print(
+            "[yellow]--no-bias-correction does nothing without --int8 (fp32 weights are not rounded)[/]"
+        )
+    if args.threads is not None and not auto:
+        console.print(
+            "[yellow]--threads only sets how --format auto times the paths; here it does nothing[/]"
+        )
     result = export_model(
         args.weights,
         args.export_format,

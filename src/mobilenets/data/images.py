@@ -33,6 +33,21 @@ class ImageLoadError(ValueError):
         self.reason = reason
 
 
+def unreadable_folder_reason(folder: Path) -> str | None:
+    """Why ``folder``'s entries cannot be listed (permissions, an I/O error), or None.
+
+    A folder that cannot be listed would otherwise look empty, and "no images" sends the user
+    looking for the wrong problem.
+    """
+    try:
+        with os.scandir(folder):
+            return None
+    except PermissionError:
+        return "permission denied (make the folder readable, e.g. chmod a+rx)"
+    except OSError as error:
+        return f"cannot list the folder ({os.strerror(error.errno).lower()})" if error.errno else None
+
+
 def not_a_file_reason(path: Path) -> str | None:
     """Why ``path`` cannot be an image file (missing, a folder, a broken link), or None."""
     if path.is_file():
