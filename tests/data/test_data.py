@@ -217,3 +217,26 @@ def test_a_class_folder_that_cannot_be_listed_is_a_permission_error_not_an_empty
     with pytest.raises(PermissionError) as error:
         build_datasets(str(tmp_path), 32, val_fraction=0.25, seed=0)
     assert error.value.filename == str(tmp_path / "b")  # the boundary names it, exit 4
+
+
+def test_a_loader_worker_drops_only_a_lost_connection_to_the_main_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Ctrl-C the main process stops receiving a batch mid-way; the worker's resource-sharer
+    thread then reports the closed connection through sys.excepthook, under the one-line message."""
+    import signal
+    import sys
+
+    from mobilenets.data.datasets import _worker_init
+
+    printed: list[str] = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, error, trace: printed.append(kind.__name__))
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        _worker_init(0)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        for kind in (ConnectionResetError, BrokenPipeError, EOFError, ValueError):
+            sys.excepthook(kind, kind(), None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert printed == ["ValueError"]  # anything else still reaches the default hook

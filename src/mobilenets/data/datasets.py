@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import torch
@@ -147,8 +148,23 @@ class ReportingLoader(DataLoader):
 
 def _worker_init(worker_id: int) -> None:
     """In loader workers, ignore Ctrl-C: it reaches the whole process group, the main process
-    alone handles it (and stops the workers), and a worker interrupted mid-exit prints tracebacks."""
+    alone handles it (and stops the workers), and a worker interrupted mid-exit prints tracebacks.
+
+    The main process may also stop mid-way through receiving a batch, whose tensors a worker
+    hands over through a background thread of ``multiprocessing.resource_sharer``. That thread
+    then meets a closed connection and prints a traceback through ``sys.excepthook``, under the
+    command's one-line message. A lost connection to the main process is no news in a worker.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    default = sys.excepthook
+
+    def quiet_when_disconnected(
+        kind: type[BaseException], error: BaseException, trace: TracebackType | None
+    ) -> None:
+        if not issubclass(kind, EOFError | ConnectionError | BrokenPipeError):
+            default(kind, error, trace)
+
+    sys.excepthook = quiet_when_disconnected
 
 
 # -- finding and checking the data ----------------------------------------------------------------
