@@ -185,18 +185,24 @@ def test_percentile_falls_back_to_minmax_when_a_tensor_is_constant(tmp_path: Pat
     assert "QuantizeLinear" in [node.op_type for node in onnx.load(str(out)).graph.node]
 
 
-def test_a_failing_int8_check_is_one_line_naming_the_paths_that_pass(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # An untrained network: its classes nearly tie on every image, so int8 reorders many.
+def untrained_with_digit_folders(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An untrained network's weights, whose classes nearly tie on every image, so int8 reorders
+    many; with 16 calibration and 40 held-out digits in class folders."""
     torch.manual_seed(0)
     model = create_model("mobilenet_v1_0.25", num_classes=10, resolution_mult=32 / 224)
-    save_weights(model, tmp_path / "untrained.safetensors", labels=[str(d) for d in range(10)])
+    weights = save_weights(model, tmp_path / "untrained.safetensors", labels=[str(d) for d in range(10)])
     train, held = split_digits(size=32)
     calib = digit_folder(tmp_path / "train", train.images[:16], train.labels[:16])
     check = digit_folder(tmp_path / "val", held.images[:40], held.labels[:40])
+    return weights, calib, check
+
+
+def test_a_failing_int8_check_is_one_line_naming_the_paths_that_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights, calib, check = untrained_with_digit_folders(tmp_path)
     out = tmp_path / "u.int8.onnx"
-    args = ["export", str(tmp_path / "untrained.safetensors"), "--int8", "--calib", str(calib)]
+    args = ["export", str(weights), "--int8", "--calib", str(calib)]
     assert main([*args, "--held-out", str(check), "--out", str(out)]) == EXIT_PARTIAL
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert "fails its parity check" in line and "the file is kept" in line and out.exists()
@@ -206,14 +212,9 @@ def test_a_failing_int8_check_is_one_line_naming_the_paths_that_pass(
 def test_format_auto_with_no_path_passing_writes_nothing_and_says_so_on_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    torch.manual_seed(0)  # untrained, as above: every int8 path fails its check
-    model = create_model("mobilenet_v1_0.25", num_classes=10, resolution_mult=32 / 224)
-    save_weights(model, tmp_path / "untrained.safetensors", labels=[str(d) for d in range(10)])
-    train, held = split_digits(size=32)
-    calib = digit_folder(tmp_path / "train", train.images[:16], train.labels[:16])
-    check = digit_folder(tmp_path / "val", held.images[:40], held.labels[:40])
+    weights, calib, check = untrained_with_digit_folders(tmp_path)  # every int8 path fails its check
     out = tmp_path / "u.onnx"
-    args = ["export", str(tmp_path / "untrained.safetensors"), "--format", "auto", "--int8", "--threads", "1"]
+    args = ["export", str(weights), "--format", "auto", "--int8", "--threads", "1"]
     code = main([*args, "--calib", str(calib), "--held-out", str(check), "--out", str(out)])
     assert code == EXIT_PARTIAL  # a failed check, as for a plain export (docs/troubleshooting.md)
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

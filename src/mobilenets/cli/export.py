@@ -21,9 +21,8 @@ from mobilenets.bench.timing import run_bench
 from mobilenets.cli.calibration_args import add_calibration_arguments
 from mobilenets.cli.failures import EXIT_OK, EXIT_PARTIAL
 from mobilenets.export.parity import format_parity
-from mobilenets.export.pipeline import SUFFIXES, default_output, export_model
+from mobilenets.export.pipeline import SUFFIXES, check_export_output, default_output, export_model
 from mobilenets.export.runtimes import runtime_missing
-from mobilenets.output_paths import check_output_file
 
 AUTO_SECONDS, AUTO_ROUNDS = 0.5, 3  # enough to rank paths that differ by more than noise
 
@@ -155,9 +154,9 @@ def _choose_format(args: argparse.Namespace, console: Console) -> tuple[str, boo
         if wanted is None:
             raise ValueError(f"--out {args.out}: give a .onnx or .pte name (or none) with --format auto")
     # The file is written after minutes of timing: a path that cannot take it fails first.
-    target = Path(args.out) if args.out else default_output(args.weights, wanted or "onnx", False)
-    reads = [args.weights] if Path(args.weights).is_file() else []
-    check_output_file(target, (target.suffix,), "the exported file", protect=reads, create_parent=True)
+    target_format = wanted or "onnx"
+    target = Path(args.out) if args.out else default_output(args.weights, target_format, False)
+    check_export_output(args.weights, target, target_format)
     int8: bool | None = True if args.int8 else None
     if args.calib is None:
         if args.int8:

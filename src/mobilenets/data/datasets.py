@@ -11,7 +11,6 @@ training, is reported with its path and reason and skipped.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import warnings
@@ -187,11 +186,7 @@ def class_folders(root: Path, unreadable: dict[str, str] | None = None) -> dict[
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     found: dict[str, list[Path]] = {}
     for folder in folders:
-        # A folder that cannot be listed would look like a class without images: the system's
-        # refusal (permission denied, named with the folder) goes to the user instead.
-        with os.scandir(folder):
-            pass
-        files, not_files = scan_images(folder)
+        files, not_files = scan_images(folder)  # a folder it cannot list: the system's refusal
         found[folder.name] = files
         if unreadable is not None:
             unreadable.update({str(path): reason for path, reason in not_files.items()})

@@ -33,21 +33,6 @@ class ImageLoadError(ValueError):
         self.reason = reason
 
 
-def unreadable_folder_reason(folder: Path) -> str | None:
-    """Why ``folder``'s entries cannot be listed (permissions, an I/O error), or None.
-
-    A folder that cannot be listed would otherwise look empty, and "no images" sends the user
-    looking for the wrong problem.
-    """
-    try:
-        with os.scandir(folder):
-            return None
-    except PermissionError:
-        return "permission denied (make the folder readable, e.g. chmod a+rx)"
-    except OSError as error:
-        return f"cannot list the folder ({os.strerror(error.errno).lower()})" if error.errno else None
-
-
 def not_a_file_reason(path: Path) -> str | None:
     """Why ``path`` cannot be an image file (missing, a folder, a broken link), or None."""
     if path.is_file():
@@ -107,13 +92,18 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
     return opened
 
 
-def _system_reason(error: OSError) -> str | None:
-    """A reason for an operating-system error (permission denied, I/O error), not a decoding one."""
+def system_reason(error: OSError, folder: bool = False) -> str | None:
+    """A reason for an operating-system error (permission denied, I/O error), not a decoding one.
+
+    Args:
+        error: the error, from reading a file or listing a ``folder``.
+    """
     if error.errno is None:
         return None  # Pillow's own decoding errors carry no errno
+    what, mode = ("folder", "a+rx") if folder else ("file", "a+r")
     if error.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied (make the file readable, e.g. chmod a+r)"
-    return f"cannot read the file ({os.strerror(error.errno).lower()})"
+        return f"permission denied (make the {what} readable, e.g. chmod {mode})"
+    return f"cannot {'list' if folder else 'read'} the {what} ({os.strerror(error.errno).lower()})"
 
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -150,7 +140,7 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     except Image.DecompressionBombError as error:
         raise ImageLoadError(path, f"too many pixels ({error})") from None
     except OSError as error:
-        reason = _system_reason(error) or f"corrupt or truncated image ({error})"
+        reason = system_reason(error) or f"corrupt or truncated image ({error})"
         raise ImageLoadError(path, reason) from None
     except (SyntaxError, ValueError, EOFError) as error:
         raise ImageLoadError(path, f"corrupt or truncated image ({error})") from None
@@ -182,7 +172,7 @@ def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> str |
     except Image.DecompressionBombError as error:
         return f"too many pixels ({error})"
     except OSError as error:
-        return _system_reason(error) or f"corrupt image header ({error})"
+        return system_reason(error) or f"corrupt image header ({error})"
     except (SyntaxError, ValueError, EOFError) as error:
         return f"corrupt image header ({error})"
 
@@ -221,10 +211,17 @@ def scan_images(root: str | Path) -> tuple[list[Path], dict[Path, str]]:
         ``(files, not_files)``: the image files, sorted, and every entry with an image suffix
         that is not a readable file (a broken link, a folder named ``x.jpg``) with the reason,
         so that nothing is skipped without a word.
+
+    Raises:
+        OSError: ``root`` is a folder that cannot be listed (permission denied), naming it.
     """
     root = Path(root)
     if root.is_file():
         return [root], {}
+    # rglob takes a folder it cannot list for an empty one, and "no images" would send the user
+    # looking for the wrong problem: the system's refusal, naming the folder, goes out instead.
+    with os.scandir(root):
+        pass
     files: list[Path] = []
     others: dict[Path, str] = {}
     for path in sorted(root.rglob("*")):

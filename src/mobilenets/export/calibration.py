@@ -117,11 +117,13 @@ class _FolderImages:
         return np.array(self.targets) if self.targets and all(t >= 0 for t in self.targets) else None
 
 
-def _shuffled_files(root: str | Path) -> tuple[list[Path], list[str]]:
-    """The image files under ``root`` in a fixed random order, and the entries that are no files."""
+def _listed_files(root: str | Path, shuffled: bool) -> tuple[list[Path], list[str]]:
+    """The image files under ``root`` (sorted, or in a fixed random order), and the entries that
+    are no files, as 'path: reason' lines."""
     files, others = scan_images(root)
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(files))
-    return [files[i] for i in order], [f"{path}: {reason}" for path, reason in others.items()]
+    if shuffled:
+        files = [files[i] for i in np.random.default_rng(SPLIT_SEED).permutation(len(files))]
+    return files, [f"{path}: {reason}" for path, reason in others.items()]
 
 
 def _read_into(
@@ -168,7 +170,7 @@ def folder_sets(
     Raises:
         ValueError: the folder holds fewer than two readable images.
     """
-    files, skipped = _shuffled_files(root)
+    files, skipped = _listed_files(root, shuffled=True)
     held_count = max(1, round(len(files) * held_out_fraction))
     remaining = iter(files)
     held = _read_into(remaining, held_count, preprocess, labels, skipped)
@@ -202,17 +204,16 @@ def separate_sets(
             f"--held-out {held_out_root}: is the --calib folder; give images calibration does not "
             "see (or leave --held-out out to hold out a quarter of --calib)"
         )
-    calib_files, calib_skipped = _shuffled_files(calib_root)
+    calib_files, calib_skipped = _listed_files(calib_root, shuffled=True)
     calibration = _read_into(iter(calib_files), calib_samples, preprocess, labels, calib_skipped)
-    held_files, held_skipped = scan_images(held_out_root)
-    held_problems = [f"{path}: {reason}" for path, reason in held_skipped.items()]
-    held = _read_into(iter(held_files), None, preprocess, labels, held_problems)
+    held_files, held_skipped = _listed_files(held_out_root, shuffled=False)  # all of it, in order
+    held = _read_into(iter(held_files), None, preprocess, labels, held_skipped)
     for flag, root, images in (("--calib", calib_root, calibration), ("--held-out", held_out_root, held)):
         if not images.arrays:
             raise ValueError(f"{flag} {root}: found no readable image; give a folder of images")
     return (
         ImageSet(calibration.stacked(preprocess), None, tuple(calib_skipped), str(calib_root)),
-        ImageSet(held.stacked(preprocess), held.labels(), tuple(held_problems), str(held_out_root)),
+        ImageSet(held.stacked(preprocess), held.labels(), tuple(held_skipped), str(held_out_root)),
     )
 
 

@@ -84,6 +84,26 @@ def default_output(source: str | Path | MobileNet, export_format: str, int8: boo
     return Path(path.name + tail)  # a model name, whose width looks like a suffix
 
 
+def check_export_output(source: str | Path | MobileNet, path: Path, export_format: str) -> Path:
+    """The file an export of ``source`` will write, checked before the work (see ``check_output_file``):
+    the format's suffix, a folder that takes it, and never the weights being exported.
+
+    Returns:
+        The path to write (a symbolic link followed).
+    """
+    other = {suffix: name for name, suffix in SUFFIXES.items() if name != export_format}
+    if path.suffix.lower() in other:  # the user meant the other format, or mistyped the name
+        raise ValueError(
+            f"the exported file {path}: {path.suffix} is the {other[path.suffix.lower()]} suffix, but "
+            f"the format is {export_format}; add --format {other[path.suffix.lower()]}, or name the "
+            f"file {path.with_suffix(SUFFIXES[export_format]).name}"
+        )
+    reads = [source] if isinstance(source, str | Path) and Path(source).is_file() else []
+    return check_output_file(
+        path, (SUFFIXES[export_format],), "the exported file", protect=reads, create_parent=True
+    )
+
+
 def export_model(
     source: str | Path | MobileNet,
     export_format: ExportFormat = "onnx",
@@ -124,18 +144,8 @@ def export_model(
     if calib_samples < 1:
         raise ValueError(f"calib_samples={calib_samples} must be >= 1")
     require_calib_for_held_out(calib, held_out)
-    path = Path(out) if out is not None else default_output(source, export_format, int8)
-    other = {suffix: name for name, suffix in SUFFIXES.items() if name != export_format}
-    if path.suffix.lower() in other:  # the user meant the other format, or mistyped the name
-        raise ValueError(
-            f"the exported file {path}: {path.suffix} is the {other[path.suffix.lower()]} suffix, but "
-            f"the format is {export_format}; add --format {other[path.suffix.lower()]}, or name the "
-            f"file {path.with_suffix(SUFFIXES[export_format]).name}"
-        )
-    # Checked before the work, and never the weights being exported (or another kind of file).
-    reads = [source] if isinstance(source, str | Path) and Path(source).is_file() else []
-    path = check_output_file(
-        path, (SUFFIXES[export_format],), "the exported file", protect=reads, create_parent=True
+    path = check_export_output(
+        source, Path(out) if out is not None else default_output(source, export_format, int8), export_format
     )
     check_output_file(parity_path(path), (".json",), "the parity report", create_parent=True)
     model = resolve_model(source)

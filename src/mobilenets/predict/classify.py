@@ -22,7 +22,7 @@ from mobilenets.data.images import (
     load_image,
     not_a_file_reason,
     scan_images,
-    unreadable_folder_reason,
+    system_reason,
 )
 from mobilenets.models.mobilenet import MobileNet
 from mobilenets.models.preprocess import preprocess_image
@@ -73,11 +73,11 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Predi
 
     for item in map(Path, inputs):
         if item.is_dir():
-            problem = unreadable_folder_reason(item)
-            if problem:
-                failures.append(Prediction(str(item), error=problem))
+            try:
+                found, not_files = scan_images(item)
+            except OSError as error:  # a folder that cannot be listed is no empty folder
+                failures.append(Prediction(str(item), error=system_reason(error, folder=True) or str(error)))
                 continue
-            found, not_files = scan_images(item)
             # A broken link or a folder named like an image is reported, never skipped silently.
             failures += [Prediction(str(path), error=reason) for path, reason in not_files.items()]
             if not found and not not_files:
