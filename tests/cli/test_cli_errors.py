@@ -238,6 +238,9 @@ def test_atomic_writes_refuse_devices(tmp_path: Path) -> None:
         (["bench", "mobilenet_v1", "--backends", ","], "names no backend"),
         (["bench", "mobilenet_v1", "--batch", "0"], "--batch: '0'"),
         (["predict", "--weights", "{weights}"], "write ./-name"),
+        # An unknown option points to the sub-command's own --help, wherever it was typed.
+        (["train", "--bogus"], "unrecognized arguments: --bogus; see mobilenets train --help"),
+        (["--bogus", "models"], "unrecognized arguments: --bogus; see mobilenets models --help"),
     ],
 )
 def test_bad_arguments_are_one_line(

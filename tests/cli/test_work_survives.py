@@ -24,8 +24,10 @@ from PIL import Image
 from mobilenets import atomic_files, create_model, save_weights
 from mobilenets.cli import main
 from mobilenets.cli.failures import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYSTEM, EXIT_TERMINATED, EXIT_USAGE
+from mobilenets.cli.train import _how_to_continue
 from mobilenets.train.checkpoints import load_checkpoint
-from mobilenets.train.run_folder import claim
+from mobilenets.train.config import TrainConfig
+from mobilenets.train.run_folder import RunFolderError, claim
 
 # A tiny run: 1347 digits / batch 64 = 21 steps an epoch, about a second each on 2 cores.
 TINY_RUN = [
@@ -163,6 +165,30 @@ def test_a_second_run_into_a_busy_folder_is_refused(
     assert f"{out} is in use by another training run (pid {os.getpid()} on" in lines[0]
     assert "another --out" in lines[0]
     assert not (out / "metrics.jsonl").exists()  # the refused run wrote nothing
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_not_offered_a_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # what a run stopped in its first steps leaves
+    with pytest.raises(RunFolderError) as refused, claim(out, resume=False, overwrite=False):
+        pass
+    assert "no checkpoint to continue from: replace it with --overwrite" in str(refused.value)
+    assert "--resume" not in str(refused.value)
+
+
+def test_a_stopped_run_is_told_the_command_that_picks_it_up(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    # Stopped so early that the folder was removed: nothing to resume or to replace.
+    assert _how_to_continue(TrainConfig(out=str(out))).endswith("start again with the same command")
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    assert "same command and --overwrite" in _how_to_continue(TrainConfig(out=str(out)))
+    (out / "checkpoints" / "ckpt-00000005.pt").write_bytes(b"x")
+    line = _how_to_continue(TrainConfig(out=str(out), overwrite=True))
+    assert (
+        "ckpt-00000005.pt; continue with the same command and --resume auto in place of --overwrite" in line
+    )
 
 
 def test_a_finished_folder_is_not_overwritten_without_overwrite(
@@ -311,6 +337,9 @@ def test_ctrl_c_during_training_names_the_checkpoint_to_resume_from(workers: int
     code, lines = interrupt(args, ready, signal.SIGINT, wait=0, group=workers > 0)
     assert code == EXIT_INTERRUPTED
     newest = sorted((out / "checkpoints").glob("ckpt-*.pt"))[-1]
-    assert f"the newest checkpoint is {newest}; continue with --resume auto --out {out}" in lines[0]
+    assert (
+        f"the newest checkpoint is {newest}; continue with the same command and --resume auto (--out {out})"
+        in lines[0]
+    )
     assert not (out / ".lock").exists()  # the folder is free for that resume
     assert load_checkpoint(newest)["global_step"] >= 10

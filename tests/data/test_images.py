@@ -26,6 +26,19 @@ def test_cmyk_16bit_rgba_palette_become_rgb(tmp_path: Path) -> None:
     assert abs(int(np.asarray(load_image(tmp_path / "gray16.png"))[0, 0, 0]) - 128) <= 1
 
 
+def test_32bit_integer_and_float_tiffs_keep_their_picture(tmp_path: Path) -> None:
+    # A 32-bit scan with values up to 200,000: no bit depth says where white is. Dividing by
+    # 2**31 made it black; its own brightest pixel is white, and its gradient survives.
+    ramp = np.linspace(0, 200_000, 40 * 30).reshape(30, 40)
+    Image.fromarray(ramp.astype(np.int32)).save(tmp_path / "int32.tif")
+    Image.fromarray((ramp / 100).astype(np.float32)).save(tmp_path / "float32.tif")  # up to 2,000
+    Image.fromarray((ramp / 200_000).astype(np.float32)).save(tmp_path / "unit.tif")  # 0..1
+    for name in ("int32.tif", "float32.tif", "unit.tif"):
+        gray = np.asarray(load_image(tmp_path / name))[..., 0].astype(int)
+        assert gray[0, 0] == 0 and gray[-1, -1] == 255, name
+        assert abs(gray[15, 20] - 255 * ramp[15, 20] / 200_000) <= 1.5, name
+
+
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     image = Image.new("RGB", (40, 20), (255, 0, 0))
     exif = image.getexif()

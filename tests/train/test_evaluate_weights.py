@@ -129,9 +129,24 @@ def test_classes_that_differ_from_the_weights_labels_are_refused(tmp_path: Path,
     write_images(tmp_path / "data", {"cat": 1, "dog": 1, "fox": 1})
     (tmp_path / "data" / "fox").rename(tmp_path / "data" / "owl")
     with pytest.raises(
-        ValueError, match=r"the weights' classes \['cat', 'dog', 'fox'\]... differ from the data's"
+        ValueError,
+        match=r"class folders 'owl' are not among the weights' 3 classes \('cat', 'dog', 'fox'\)",
     ):
         evaluate_weights(str(tmp_path / "data"), weights, device="cpu")
+
+
+def test_a_folder_with_some_of_the_classes_is_scored_against_all_outputs(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A test folder without 'dog': its images keep the weights' output order (fox is output 2,
+    # not 1), and dog's row is empty.
+    samples = write_images(tmp_path / "data", {"cat": 2, "fox": 3})
+    result = evaluate_weights(str(tmp_path / "data"), weights, batch_size=16, device="cpu")
+    assert result.classes == ["cat", "dog", "fox"] and result.count == 5
+    assert result.confusion.sum(axis=1).tolist() == [2, 0, 3]
+    in_output_order = [(path, {0: 0, 1: 2}[label]) for path, label in samples]
+    assert np.array_equal(result.confusion, expected_confusion(weights, in_output_order)[0])
+    assert "no images of 1 of the weights' 3 classes ('dog')" in capsys.readouterr().err
 
 
 def test_a_class_count_that_differs_from_the_outputs_is_refused(tmp_path: Path) -> None:

@@ -88,6 +88,17 @@ def test_precise_bn_takes_a_quarter_epoch_between_256_and_1024_images_and_can_be
     assert resolve(**small_run(precise_bn=False)).precise_bn_batches == 0  # type: ignore[arg-type]
 
 
+def test_precise_bn_line_names_the_images_a_small_folder_really_gives() -> None:
+    # 3 steps of 64 = 192 images: the whole epoch, short of the 256 wanted; the line must not
+    # promise 256 images.
+    reason = resolve(**small_run(steps_per_epoch=3)).reasons["precise_bn"]  # type: ignore[arg-type]
+    assert reason.startswith("3 training batches (up to 192 images)") and "whole epoch" in reason
+    reason = resolve(**small_run(steps_per_epoch=1)).reasons["precise_bn"]  # type: ignore[arg-type]
+    assert reason.startswith("1 training batch (up to 64 images) recomputes")
+    reason = resolve(**small_run(steps_per_epoch=40)).reasons["precise_bn"]  # type: ignore[arg-type]
+    assert reason.startswith("10 training batches (up to 640 images)") and "whole epoch" not in reason
+
+
 def test_every_value_comes_with_its_reason() -> None:
     text = resolve(**small_run()).describe()  # type: ignore[arg-type]
     for name in ("lr", "weight_decay", "warmup", "bn_momentum", "ema", "precise_bn"):

@@ -120,6 +120,7 @@ def save_chart(report: BenchReport, path: str | Path) -> Path:
 
     matplotlib.use("Agg")  # files only; never open a window
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     batches = sorted({r.batch for r in report.results})
     measured = [r for r in report.results if r.median_ms is not None]
@@ -133,12 +134,15 @@ def save_chart(report: BenchReport, path: str | Path) -> Path:
         axis.barh(range(len(rows)), values, color=colors)
         axis.set_yticks(range(len(rows)), labels, fontsize=8)
         axis.invert_yaxis()
-        axis.set_xlabel(
-            "median ms, lower is better; gray: peer default, blue fp32, green bf16/fp16, orange int8"
-        )
+        axis.set_xlabel("median ms (lower is better)")
         axis.set_title(f"batch {batch}, {report.threads} threads")
+    # One legend for the figure, below the panels; the saved box grows to hold it (a long
+    # axis label in its place was cut off at the panel's edge).
+    keys = [Patch(color="tab:gray", label="peer default")]
+    keys += [Patch(color=color, label=f"ours, {name}") for name, color in PRECISION_COLORS.items()]
+    fig.legend(handles=keys, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(keys), fontsize=8)
     fig.suptitle(report.peak.cpu_name, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return Path(path)

@@ -62,7 +62,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="mobilenets",
-        description="MobileNet V1/V2/V3: build, measure, convert, train, deploy.",
+        description="MobileNet V1/V2/V3/V4: build, measure, convert, train, deploy.",
         epilog=EXIT_CODES_HELP + "\n\nA failure you can cause prints one line; --debug (or "
         "MOBILENETS_DEBUG=1) adds the traceback.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -71,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
-    for subparser in subparsers.choices.values():  # also accepted after the command's name
-        subparser.add_argument(
+    for subparser in subparsers.choices.values():
+        # An unknown option is named by its sub-command, whose --help lists what it takes.
+        subparser.set_defaults(command_parser=subparser)
+        subparser.add_argument(  # also accepted after the command's name
             "--debug",
             action="store_true",
             default=argparse.SUPPRESS,
@@ -93,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Building the parser imports the sub-commands: inside the boundary, so a Ctrl-C
             # then is one line too. (One while `import mobilenets` itself loads torch, before
             # any of this runs, still shows Python's traceback.)
-            args = build_parser().parse_args(argv)
+            parser = build_parser()
+            args, unknown = parser.parse_known_args(argv)
+            if unknown:
+                args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
             command, debug = args.command, args.debug
             code: int = args.handler(args)
         except (Exception, KeyboardInterrupt, Terminated) as error:

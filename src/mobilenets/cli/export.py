@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    console = Console(stderr=False)
+    console = Console(soft_wrap=True)  # a path or a figure is never broken across lines
     if args.calib_samples < 1:
         raise ValueError(f"--calib-samples {args.calib_samples}: give 1 or more")
     extra: dict[str, object] = {}

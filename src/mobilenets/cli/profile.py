@@ -95,7 +95,7 @@ def _run_model(args: argparse.Namespace) -> int:
     if args.plot:
         written = plot_breakdown(report, args.plot)
         if not (args.json or args.csv):  # keep machine-readable output clean
-            Console().print(f"wrote {written}")
+            Console().print(f"wrote {written}", soft_wrap=True)
     return 0
 
 

@@ -231,13 +231,32 @@ def run(args: argparse.Namespace) -> int:
     try:
         fit(config)
     except (KeyboardInterrupt, Terminated) as interrupt:
-        # Say what survives: the newest checkpoint, and how to continue from it.
-        found = CheckpointManager(Path(config.out) / "checkpoints").checkpoints()
-        kept = f"the newest checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
-        raise type(interrupt)(f"{kept}; continue with --resume auto --out {config.out}") from None
+        raise type(interrupt)(_how_to_continue(config)) from None
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        resume = f"once there is space, continue with --resume auto --out {config.out}"
+        resume = f"once there is space: {_how_to_continue(config)}"
         raise OSError(error.errno, f"{error.strerror}; {resume}", error.filename) from error
     return 0
+
+
+def _how_to_continue(config: TrainConfig) -> str:
+    """What survives a stopped run, and the command that picks it up.
+
+    The same command is needed, not only ``--resume auto``: the checkpoint holds the weights and
+    the optimizer, the command holds the data and the model. With no checkpoint there is nothing
+    to resume: a run stopped that early leaves no folder behind, or one that must be replaced.
+    """
+    out = Path(config.out)
+    found = CheckpointManager(out / "checkpoints").checkpoints()
+    if found:
+        swap = " in place of --overwrite" if config.overwrite else ""
+        return (
+            f"the newest checkpoint is {found[-1]}; continue with the same command and "
+            f"--resume auto{swap} (--out {out})"
+        )
+    if out.is_dir() and any(out.iterdir()):
+        return (
+            f"no checkpoint was written yet; start again with the same command and --overwrite (--out {out})"
+        )
+    return "no checkpoint was written yet; start again with the same command"

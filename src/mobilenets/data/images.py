@@ -180,20 +180,23 @@ def probe_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> str |
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB.
 
-    16- and 32-bit integer images are rescaled by their bit depth; Pillow's own ``convert``
-    would clip them at 255 and turn most 16-bit photos white.
+    16-bit integer images are rescaled by their bit depth; Pillow's own ``convert`` would clip
+    them at 255 and turn most 16-bit photos white. A 32-bit integer or float image whose values
+    go beyond 16 (or 8) bits has no standard white: dividing by 2**31 turned such scans black,
+    so it is scaled by its own brightest pixel, as image viewers show 32-bit data.
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         if image.mode == "I" and array.max() > 65535:
-            peak = float(2**31 - 1)
+            peak = float(array.max())
         gray = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(gray).convert("RGB")
     if image.mode == "F":
-        array = np.asarray(image, dtype=np.float64)
-        scale = 255.0 if array.max() <= 1.0 else 1.0
-        return Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8)).convert("RGB")
+        array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(array.max()) if array.size else 0.0
+        scale = 255.0 if top <= 1.0 else 1.0 if top <= 255.0 else 255.0 / top
+        return Image.fromarray(np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")  # palette transparency needs an alpha-aware path
     return image.convert("RGB")

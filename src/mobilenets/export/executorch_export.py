@@ -24,6 +24,7 @@ from torch import nn
 from mobilenets.export.bias_correction import FLOAT_MODULES, int8_ready_network
 from mobilenets.export.calibration import calibration_batches
 from mobilenets.export.fold import fold_for_inference
+from mobilenets.export.foreign_noise import foreign_notices_muted
 from mobilenets.export.onnx_export import onnx_metadata, quiet_export
 from mobilenets.export.runtimes import require_runtime
 from mobilenets.export.xnnpack_int8 import xnnpack_int8_quantizer
@@ -31,8 +32,9 @@ from mobilenets.models.mobilenet import MobileNet
 
 
 def _lower_to_pte(network: nn.Module, example: torch.Tensor, path: Path) -> None:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    with foreign_notices_muted():
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
 
     exported = torch.export.export(network, (example,))
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
@@ -50,7 +52,8 @@ def _quantize_pt2e(
     network: nn.Module, calibration: np.ndarray, input_size: tuple[int, ...], keep_float_ends: bool = True
 ) -> nn.Module:
     """PT2E static int8 quantization with the XNNPACK quantizer, calibrated on ``calibration``."""
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    with foreign_notices_muted():
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = xnnpack_int8_quantizer(_outside_float_modules if keep_float_ends else None)
     # Capture with a dynamic batch so calibration can run in batches of any size.

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from mobilenets.export.foreign_noise import foreign_notices_muted
+
 Runner = Callable[[np.ndarray], np.ndarray]
 
 # Runtime -> (importable module, what to install).
@@ -160,7 +162,7 @@ def executorch_runner(path: str | Path, threads: int | None = None) -> Runner:
     require_runtime("executorch")
     import torch
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), foreign_notices_muted():
         # The Python bindings flag themselves "experimental" on import and on some calls;
         # that is ExecuTorch's notice about its own API, not about this program.
         warnings.simplefilter("ignore")

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from mobilenets.export.foreign_noise import foreign_notices_muted
+
 if TYPE_CHECKING:
     from torch.fx import GraphModule, Node
     from torchao.quantization.pt2e.quantizer import QuantizationConfig, Quantizer
@@ -37,10 +39,13 @@ CONVOLUTIONS = (torch.ops.aten.conv2d.default,)
 
 def xnnpack_int8_config() -> QuantizationConfig:
     """XNNPACK's symmetric per-channel static int8 config, with the observers described above."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
-    from torchao.quantization.pt2e.observer import PerChannelMinMaxObserver
+    with foreign_notices_muted():
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            get_symmetric_quantization_config,
+        )
+        from torchao.quantization.pt2e.observer import PerChannelMinMaxObserver
 
-    from mobilenets.export.percentile_observer import PercentileObserver
+        from mobilenets.export.percentile_observer import PercentileObserver
 
     config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
     assert config.output_activation is not None and config.weight is not None
@@ -114,7 +119,8 @@ def xnnpack_int8_quantizer(node_filter: Callable[[Node], bool] | None = None) ->
     Args:
         node_filter: graph nodes for which it returns False stay in float.
     """
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+    with foreign_notices_muted():
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
     class ConvClampXnnpackQuantizer(XNNPACKQuantizer):
         def annotate(self, model: GraphModule) -> GraphModule:

@@ -81,17 +81,21 @@ def evaluate_weights(
             for name, found in class_folders(folder, unreadable).items():
                 files.setdefault(name, []).extend(found)
         check_classes(folders[-1], files, unreadable)
+        classes = _label_order(files, model.labels)
+        if split == "val" and folders == [root]:
+            # A folder without val/ may be the very images the model was trained on (training
+            # holds out a random share of them): the figure is then not a held-out accuracy.
+            print(
+                f"note: {printable(root)} has no val/ folder: scoring every image under it; if "
+                "the model was trained on this folder, these include its training images",
+                file=sys.stderr,
+                flush=True,
+            )
         for path, reason in unreadable.items():  # as ImageFolder reports the ones found decoding
             print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
-        classes = sorted(files)
-        samples = [Sample(p, i) for i, name in enumerate(classes) for p in files[name]]
+        samples = [Sample(p, classes.index(name)) for name in sorted(files) for p in files[name]]
         dataset = ImageFolder(samples, classes, size, crop_pct=model.preprocess.crop_pct)
     classes = list(dataset.classes)
-    if model.labels is not None and list(model.labels) != classes:
-        raise ValueError(
-            f"the weights' classes {model.labels[:5]}... differ from the data's {classes[:5]}...; "
-            "evaluate on data with the same class folders as training."
-        )
     if model.config.num_classes != len(classes):
         raise ValueError(
             f"the weights have {model.config.num_classes} outputs but the data has {len(classes)} classes."
@@ -101,6 +105,40 @@ def evaluate_weights(
     result = evaluate(model, loader, len(classes), normalize=normalize, device=target, classes=classes)
     result.skipped = {**unreadable, **dataset.skipped}
     return result
+
+
+def _label_order(files: dict[str, list[Path]], labels: list[str] | None) -> list[str]:
+    """The classes in the order of the model's outputs: its labels when it has them.
+
+    A folder may hold only some of the labels (a test set without one class): those are scored
+    against all of the model's outputs, and the missing ones show no images. A class folder that
+    is not one of the labels cannot be scored, and is named.
+    """
+    if labels is None:
+        return sorted(files)
+    unknown = sorted(set(files) - set(labels))
+    if unknown:
+        raise ValueError(
+            f"class folders {_names(unknown)} are not among the weights' {len(labels)} classes "
+            f"({_names(labels)}); "
+            "evaluate on folders named after the classes the model was trained on"
+        )
+    missing = [name for name in labels if name not in files]
+    if missing:
+        print(
+            f"note: no images of {len(missing)} of the weights' {len(labels)} classes "
+            f"({_names(missing)}); the others are scored against "
+            "all of the model's outputs",
+            file=sys.stderr,
+            flush=True,
+        )
+    return list(labels)
+
+
+def _names(names: list[str], shown: int = 12) -> str:
+    """``names`` for one line: all of a short list, the first ``shown`` and a count of a long one."""
+    listed = ", ".join(repr(printable(name)) for name in names[:shown])
+    return listed if len(names) <= shown else f"{listed} and {len(names) - shown:,} more"
 
 
 def eval_table(result: EvalResult) -> Table:

@@ -183,8 +183,18 @@ def _precise_bn_batches(
     epoch_images = steps_per_epoch * batch_size
     images = min(PRECISE_BN_MAX_IMAGES, max(PRECISE_BN_MIN_IMAGES, PRECISE_BN_SHARE * epoch_images))
     batches = max(1, min(steps_per_epoch, math.ceil(images / batch_size)))
+    # Say which bound decided, so that a small folder is not promised images it does not have.
+    if batches == steps_per_epoch and images > epoch_images:
+        why = f"the whole epoch: it has fewer than the {PRECISE_BN_MIN_IMAGES} images wanted"
+    elif images == PRECISE_BN_MIN_IMAGES:
+        why = f"at least {PRECISE_BN_MIN_IMAGES} images, over {PRECISE_BN_SHARE:.0%} of this epoch"
+    elif images == PRECISE_BN_MAX_IMAGES:
+        why = f"{PRECISE_BN_SHARE:.0%} of an epoch, capped at {PRECISE_BN_MAX_IMAGES:,} images"
+    else:
+        why = f"{PRECISE_BN_SHARE:.0%} of an epoch"
     return batches, (
-        f"{batches} training batches recompute the BatchNorm statistics before each "
-        f"evaluation and weights file ({PRECISE_BN_SHARE:.0%} of an epoch, "
-        f"{PRECISE_BN_MIN_IMAGES}-{PRECISE_BN_MAX_IMAGES:,} images)"
+        f"{batches} training {'batch' if batches == 1 else 'batches'} (up to "
+        f"{batches * batch_size:,} images) {'recomputes' if batches == 1 else 'recompute'} the "
+        "BatchNorm statistics before each "
+        f"evaluation and weights file ({why})"
     )

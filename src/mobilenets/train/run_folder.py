@@ -118,9 +118,17 @@ def claim(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Iterator[lis
         previous = existing_run_files(run_dir)
         if previous and not resume:
             if not overwrite:
+                # --resume auto is offered only where it can work: a run stopped before its
+                # first checkpoint has nothing to continue from.
+                resumable = "checkpoints" in previous
+                how = (
+                    "continue it with --resume auto, replace it"
+                    if resumable
+                    else "it has no checkpoint to continue from: replace it"
+                )
                 raise RunFolderError(
-                    f"{run_dir} already holds a run ({', '.join(previous)}); continue it with "
-                    "--resume auto, replace it with --overwrite, or train into another --out."
+                    f"{run_dir} already holds a run ({', '.join(previous)}); {how} with "
+                    "--overwrite, or train into another --out."
                 )
             for name in previous:
                 path = run_dir / name
