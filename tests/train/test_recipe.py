@@ -15,6 +15,7 @@ V1_FLOOR = FAMILY_DEFAULTS["v1"].bn_momentum  # 0.01, the Keras weights' momentu
 def small_run(**kwargs: object) -> dict[str, object]:
     """A user's first folder: 400 images at batch 64 (6 steps an epoch) for 15 epochs."""
     return {
+        "family": "v1",
         "family_bn_momentum": V1_FLOOR,
         "optimizer": "sgd",
         "batch_size": 64,
@@ -97,6 +98,18 @@ def test_precise_bn_line_names_the_images_a_small_folder_really_gives() -> None:
     assert reason.startswith("1 training batch (up to 64 images) recomputes")
     reason = resolve(**small_run(steps_per_epoch=40)).reasons["precise_bn"]  # type: ignore[arg-type]
     assert reason.startswith("10 training batches (up to 640 images)") and "whole epoch" not in reason
+
+
+def test_v2_and_v4_train_with_a_quarter_of_the_sgd_rate_and_say_so() -> None:
+    # Only SGD's reference is the family's: AdamW and RMSprop keep theirs, and a given rate wins.
+    for family in ("v2", "v4"):
+        recipe = resolve(**small_run(family=family, batch_size=128))  # type: ignore[arg-type]
+        assert recipe.lr == pytest.approx(0.05)
+        assert f"0.025 (sgd, {family.upper()} at batch 64) × (128/64)" in recipe.reasons["lr"]
+        assert resolve(**small_run(family=family, optimizer="adamw")).lr == pytest.approx(1e-3)  # type: ignore[arg-type]
+        assert resolve(**small_run(family=family, lr=0.3)).lr == 0.3  # type: ignore[arg-type]
+    for family in ("v1", "v3"):
+        assert resolve(**small_run(family=family)).lr == pytest.approx(0.1)  # type: ignore[arg-type]
 
 
 def test_every_value_comes_with_its_reason() -> None:

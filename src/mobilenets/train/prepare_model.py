@@ -72,6 +72,7 @@ def prepare_model(
     model = model_for_run(config, splits, resolution).to(device)
     seed_everything(config.seed + context.rank)  # but each rank its own augmentations
     recipe = resolve(
+        family=model.config.spec.family,
         family_bn_momentum=FAMILY_DEFAULTS[model.config.spec.family].bn_momentum,
         optimizer=config.optimizer,
         batch_size=config.batch_size,
