@@ -16,11 +16,12 @@ from pathlib import Path
 from mobilenets.cli.failures import EXIT_DIVERGED, Terminated
 from mobilenets.data.augment import POLICIES
 from mobilenets.models.registry import parse_model_name
-from mobilenets.train.checkpoints import CheckpointManager
+from mobilenets.train.checkpoints import resumable
 from mobilenets.train.config import AMP_MODES, TrainConfig
 from mobilenets.train.loop import fit
 from mobilenets.train.optim import OPTIMIZERS, SCHEDULES
 from mobilenets.train.presets import PRESET_NAMES, describe_preset, find_preset, preset_settings
+from mobilenets.train.run_folder import existing_run_files
 from mobilenets.weights.file_format import read_metadata
 
 __all__ = ["EXIT_DIVERGED", "config_from_args", "register", "run"]
@@ -248,14 +249,14 @@ def _how_to_continue(config: TrainConfig) -> str:
     to resume: a run stopped that early leaves no folder behind, or one that must be replaced.
     """
     out = Path(config.out)
-    found = CheckpointManager(out / "checkpoints").checkpoints()
+    found = resumable(out / "checkpoints")  # what --resume auto would pick up
     if found:
         swap = " in place of --overwrite" if config.overwrite else ""
         return (
-            f"the newest checkpoint is {found[-1]}; continue with the same command and "
+            f"the newest checkpoint is {found[0]}; continue with the same command and "
             f"--resume auto{swap} (--out {out})"
         )
-    if out.is_dir() and any(out.iterdir()):
+    if existing_run_files(out):  # what makes the same command refuse the folder
         return (
             f"no checkpoint was written yet; start again with the same command and --overwrite (--out {out})"
         )

@@ -156,6 +156,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "scaler", "ema", "rng", "world_size")
 
 
+def resumable(folder: Path) -> list[Path]:
+    """What ``--resume`` can continue from in a checkpoints ``folder``: the step checkpoints,
+    newest first, then ``last.pt``; empty when the run stopped before its first checkpoint."""
+    return CheckpointManager(folder).checkpoints()[::-1] + [p for p in (folder / LAST_NAME,) if p.is_file()]
+
+
 def resume_candidates(resume: str | Path, run_dir: Path) -> list[Path]:
     """The checkpoints ``--resume`` may use, best first.
 
@@ -173,8 +179,7 @@ def resume_candidates(resume: str | Path, run_dir: Path) -> list[Path]:
         if not path.is_dir():
             return [path]
         folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    manager = CheckpointManager(folder)
-    found = manager.checkpoints()[::-1] + [p for p in (folder / LAST_NAME,) if p.is_file()]
+    found = resumable(folder)
     if not found:
         flag = "auto" if str(resume) == "auto" else str(resume)
         raise ValueError(

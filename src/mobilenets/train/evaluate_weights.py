@@ -93,7 +93,8 @@ def evaluate_weights(
             )
         for path, reason in unreadable.items():  # as ImageFolder reports the ones found decoding
             print(f"skipping unreadable image {printable(path)}: {reason}", file=sys.stderr, flush=True)
-        samples = [Sample(p, classes.index(name)) for name in sorted(files) for p in files[name]]
+        output = {name: i for i, name in enumerate(classes)}
+        samples = [Sample(p, output[name]) for name in sorted(files) for p in files[name]]
         dataset = ImageFolder(samples, classes, size, crop_pct=model.preprocess.crop_pct)
     classes = list(dataset.classes)
     if model.config.num_classes != len(classes):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from mobilenets.atomic_files import remove_stale_temp_files
+from mobilenets.train.checkpoints import resumable
 
 LOCK_NAME = ".lock"
 # What a run writes into its folder; --overwrite deletes these and nothing else.
@@ -120,10 +121,9 @@ def claim(run_dir: str | Path, *, resume: bool, overwrite: bool) -> Iterator[lis
             if not overwrite:
                 # --resume auto is offered only where it can work: a run stopped before its
                 # first checkpoint has nothing to continue from.
-                resumable = "checkpoints" in previous
                 how = (
                     "continue it with --resume auto, replace it"
-                    if resumable
+                    if resumable(run_dir / "checkpoints")
                     else "it has no checkpoint to continue from: replace it"
                 )
                 raise RunFolderError(
